@@ -1,0 +1,39 @@
+# TraderAgent — the two commands are `make demo` and `make test`.
+# Both create .venv from the pinned lock on first use; nothing else needs installing by hand.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+UV_VERSION := 0.13.8
+STAMP := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+.PHONY: demo test bench optimize lint sample clean help
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(STAMP): requirements.lock pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+	$(VENV)/bin/uv pip install --quiet --python $(PY) -r requirements.lock
+	$(VENV)/bin/uv pip install --quiet --python $(PY) --no-deps -e .
+	@touch $(STAMP)
+
+sample: $(STAMP)  ## fill data/ with the bundled sample candles (../shared/data, $$TRADERAGENT_SAMPLE_DIR, or download)
+	$(PY) -m traderagent data sample
+
+demo: sample  ## run the main job on the bundled data
+	$(PY) -m traderagent data inspect data/BTC_USDT-15m.csv.gz
+
+test: sample  ## run the whole test suite
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)  ## ruff
+	$(VENV)/bin/ruff check traderagent tests bench
+
+bench: sample  ## benchmarks (on demand, not part of make test)
+	$(PY) bench/run.py
+
+clean:  ## remove the virtualenv and caches (keeps data/)
+	rm -rf $(VENV) .pytest_cache .hypothesis

@@ -1,0 +1,95 @@
+"""The bundled sample ("the bundled data"): real Binance spot candles used by the demo, tests and benchmarks.
+
+The candles come from third-party public repositories, so the project never commits them. `data/` is a
+git-ignored store, filled by `ensure_sample()` from, in order:
+  1. the folder named by $TRADERAGENT_SAMPLE_DIR,
+  2. `../shared/data` beside the checkout (how CI and developers' machines have it),
+  3. a download of the same markets through ccxt (what a user with internet gets).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from traderagent.errors import DataError
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass(frozen=True)
+class SampleFile:
+    name: str
+    exchange: str
+    symbol: str
+    timeframe: str
+    since: str  # first candle open time (UTC, ISO)
+    until: str  # open time after the last candle (UTC, ISO)
+
+
+SAMPLE_FILES = (
+    SampleFile("BTC_USDT-15m.csv.gz", "binance", "BTC/USDT", "15m", "2023-01-01", "2026-04-10T16:45:00"),
+    SampleFile("ETH_USDT-15m.csv.gz", "binance", "ETH/USDT", "15m", "2023-01-01", "2026-04-10T16:45:00"),
+    SampleFile("BTC_USDT-1m.csv.gz", "binance", "BTC/USDT", "1m", "2025-06-02", "2025-06-30"),
+)
+
+
+def data_dir() -> Path:
+    """The candle store: $TRADERAGENT_DATA_DIR, else `data/` of a source checkout, else the user data dir."""
+    env = os.environ.get("TRADERAGENT_DATA_DIR")
+    if env:
+        return Path(env)
+    if (REPO_ROOT / "data" / "README.md").exists():
+        return REPO_ROOT / "data"
+    from platformdirs import user_data_dir
+
+    return Path(user_data_dir("traderagent")) / "candles"
+
+
+def source_dirs() -> list[Path]:
+    """Folders that may hold the sample, in order of preference."""
+    dirs = []
+    env = os.environ.get("TRADERAGENT_SAMPLE_DIR")
+    if env:
+        dirs.append(Path(env))
+    dirs.append(REPO_ROOT.parent / "shared" / "data")
+    return dirs
+
+
+def sample_path(name: str) -> Path:
+    """Path of one sample file in the store (it may not exist yet; see `ensure_sample`)."""
+    return data_dir() / name
+
+
+def ensure_sample(dest: Path | None = None, download: bool = True, log=print) -> list[Path]:
+    """Make sure every sample file is in the store; returns their paths."""
+    dest = Path(dest) if dest else data_dir()
+    dest.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for spec in SAMPLE_FILES:
+        target = dest / spec.name
+        if not target.exists():
+            src = next((d / spec.name for d in source_dirs() if (d / spec.name).is_file()), None)
+            if src is not None:
+                tmp = target.with_suffix(target.suffix + ".part")
+                shutil.copyfile(src, tmp)
+                tmp.replace(target)
+                log(f"sample: {spec.name} <- {src}")
+            elif download:
+                log(f"sample: {spec.name} not found locally; downloading from {spec.exchange}")
+                _download(spec, target)
+            else:
+                raise DataError(
+                    f"sample file {spec.name} not found in {', '.join(map(str, source_dirs()))}; "
+                    "set TRADERAGENT_SAMPLE_DIR or run `traderagent data sample` with internet access"
+                )
+        paths.append(target)
+    return paths
+
+
+def _download(spec: SampleFile, target: Path) -> None:
+    from traderagent.data.download import download_to_file
+
+    download_to_file(spec.exchange, spec.symbol, spec.timeframe, since=spec.since, until=spec.until, path=target)
