@@ -1,0 +1,444 @@
+"""The typed configuration: frozen pydantic models that reject unknown keys.
+
+Defaults live here and only here. Each section is owned by its consumer (strategies, orchestrator,
+backtest, risk, database, live). Strategy sections double as the strategies' params models: every
+optimisable field declares its search range beside it in `json_schema_extra={"search": {...}}`
+(`low`/`high`, optional `step` or `"log": true`, or `choices`), read by `search_space(model_cls)`.
+
+Units: fraction fields (risk_*, allocations, fees, slippage, exposures, price_deviation) hold fractions
+and accept `"2%"`, `0.02` and `"200bps"` alike; `*_percentage` fields hold percent numbers (5 = 5%) and
+expose fractions through `<stem>_fraction` properties. See `units.py` and docs/config.md.
+
+Cross-field problems are raised through `_check(...)` as one error carrying one (key, message) pair per
+problem, so the loader prints one line per problem with its full dotted key.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any, Literal, get_args
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator, model_validator
+from pydantic_core import PydanticCustomError
+
+from traderagent.config.units import (
+    ERROR_TYPE,
+    CostFraction,
+    ExposureFraction,
+    Pair,
+    PercentNumber,
+    PositiveFraction,
+    Timeframe,
+    UnitFraction,
+    fail,
+    format_percent,
+    percent_to_fraction,
+    show,
+)
+from traderagent.data import timeframes
+
+
+def _check(problems: list[tuple[str, str]]) -> None:
+    """Raise one validation error listing (relative dotted key, message) problems; no-op if none."""
+    if problems:
+        detail = "; ".join(f"{key}: {msg}" if key else msg for key, msg in problems)
+        raise PydanticCustomError(ERROR_TYPE, "{detail}", {"detail": detail, "problems": tuple(problems)})
+
+
+class Section(BaseModel):
+    """Base of every config model: immutable, unknown keys rejected, defaults validated too."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True)
+
+
+def _unique(values: tuple, what: str) -> tuple:
+    seen = [v for i, v in enumerate(values) if v in values[:i]]
+    if seen:
+        raise fail(f"lists {show(seen[0])} twice; each {what} may appear once")
+    return values
+
+
+# ---------------------------------------------------------------------------------------------- strategies
+class StrategyConfig(Section):
+    """Fields every strategy section has."""
+
+    enabled: bool = Field(True, description="run this strategy (a section that is absent is not run either)")
+    pairs: tuple[Pair, ...] = Field(
+        ("BTC/USDT", "ETH/USDT"), min_length=1, description="markets it trades, BASE/QUOTE"
+    )
+
+    @field_validator("pairs")
+    @classmethod
+    def _unique_pairs(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        return _unique(v, "pair")
+
+
+class GridConfig(StrategyConfig):
+    """Grid: limit orders at levels spread around the price, within a range."""
+
+    timeframe: Timeframe = Field("15m", description="bar timeframe the grid is stepped on")
+    range_percentage: PercentNumber = Field(
+        5.0, gt=0, lt=100, description="range of the grid in percent of the centre price, each side (5 = ±5%)",
+        json_schema_extra={"search": {"low": 1.0, "high": 20.0, "step": 0.5}},
+    )
+    grid_levels: int = Field(
+        10, ge=2, le=500, description="number of price levels in the range",
+        json_schema_extra={"search": {"low": 4, "high": 40}},
+    )
+    risk_per_level: PositiveFraction = Field(0.005, description="fraction of equity committed at each level")
+    spacing: Literal["arithmetic", "geometric"] = Field(
+        "arithmetic", description="equal price steps or equal percent steps between levels",
+        json_schema_extra={"search": {"choices": ["arithmetic", "geometric"]}},
+    )
+    recenter: bool = Field(True, description="re-centre the grid on the price when it leaves the range")
+
+    @property
+    def range_fraction(self) -> float:
+        """range_percentage as a fraction (5 -> 0.05)."""
+        return percent_to_fraction(self.range_percentage)
+
+
+class DcaConfig(StrategyConfig):
+    """DCA: a base order, then safety orders at growing drops, one take-profit on the average price."""
+
+    timeframe: Timeframe = Field("15m", description="bar timeframe the DCA state machine is stepped on")
+    base_order_size: PositiveFraction = Field(0.04, description="first order, as a fraction of the sleeve's equity")
+    max_safety_orders: int = Field(
+        5, ge=0, le=50, description="safety orders after the base order",
+        json_schema_extra={"search": {"low": 0, "high": 10}},
+    )
+    safety_order_multiplier: float = Field(
+        1.5, ge=1.0, le=5.0, description="each safety order's size = previous size times this",
+        json_schema_extra={"search": {"low": 1.0, "high": 2.5, "step": 0.1}},
+    )
+    take_profit_percentage: PercentNumber = Field(
+        3.0, gt=0, le=100, description="take profit in percent above the average entry price (3 = 3%)",
+        json_schema_extra={"search": {"low": 0.5, "high": 10.0, "step": 0.25}},
+    )
+    price_deviation: PositiveFraction = Field(
+        0.015, description="price drop from the base order that triggers the first safety order",
+        json_schema_extra={"search": {"low": 0.005, "high": 0.05, "log": True}},
+    )
+    step_scale: float = Field(
+        1.0, ge=1.0, le=5.0, description="each further safety order's drop = previous drop times this",
+        json_schema_extra={"search": {"low": 1.0, "high": 2.0, "step": 0.1}},
+    )
+
+    @property
+    def take_profit_fraction(self) -> float:
+        """take_profit_percentage as a fraction (3 -> 0.03)."""
+        return percent_to_fraction(self.take_profit_percentage)
+
+
+class SmcConfig(StrategyConfig):
+    """Smart Money Concepts: structure, order blocks and fair value gaps across timeframes."""
+
+    timeframes: tuple[Timeframe, ...] = Field(
+        ("1d", "4h", "1h", "15m"), min_length=1, description="timeframes read; the shortest is the entry timeframe"
+    )
+    confluence_threshold: int = Field(
+        3, ge=1, le=10, description="agreeing confluence factors needed to enter",
+        json_schema_extra={"search": {"low": 1, "high": 4}},
+    )
+    swing_length: int = Field(
+        10, ge=2, le=200, description="bars on each side that confirm a swing high/low",
+        json_schema_extra={"search": {"low": 3, "high": 50}},
+    )
+    risk_per_trade: PositiveFraction = Field(0.02, description="fraction of equity lost at the stop")
+    target_r: float = Field(
+        2.0, gt=0, le=20, description="take profit at this multiple of the stop distance (R)",
+        json_schema_extra={"search": {"low": 1.0, "high": 5.0, "step": 0.25}},
+    )
+
+    @field_validator("timeframes")
+    @classmethod
+    def _unique_timeframes(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        _unique(v, "timeframe")
+        base = min(v, key=timeframes.seconds)
+        for tf in v:
+            if timeframes.seconds(tf) % timeframes.seconds(base):
+                raise fail(f"{tf!r} is not a whole multiple of the entry timeframe {base!r}")
+        return v
+
+    @property
+    def entry_timeframe(self) -> str:
+        """The shortest of `timeframes`: the base the signals are computed on."""
+        return min(self.timeframes, key=timeframes.seconds)
+
+
+class TrendFollowerConfig(StrategyConfig):
+    """Trend-Follower: EMA fast/slow cross, optional higher-timeframe trend filter, ATR stop/target."""
+
+    timeframe: Timeframe = Field("1h", description="bar timeframe of the EMAs and the ATR")
+    ema_fast: int = Field(
+        12, ge=2, le=500, description="fast EMA period (bars); must be below ema_slow",
+        json_schema_extra={"search": {"low": 4, "high": 24}},
+    )
+    ema_slow: int = Field(
+        26, ge=3, le=1000, description="slow EMA period (bars)",
+        json_schema_extra={"search": {"low": 25, "high": 200}},
+    )
+    trend_filter_timeframe: Timeframe | None = Field(
+        None, description="higher timeframe whose close must be above (long) / below (short) its EMA; null = off",
+        json_schema_extra={"search": {"choices": [None, "4h", "1d"]}},
+    )
+    trend_filter_ema: int = Field(
+        50, ge=2, le=1000, description="EMA period of the trend filter, in filter-timeframe bars",
+        json_schema_extra={"search": {"low": 20, "high": 200}},
+    )
+    atr_period: int = Field(
+        14, ge=1, le=500, description="ATR period (bars, Wilder smoothing)",
+        json_schema_extra={"search": {"low": 7, "high": 30}},
+    )
+    atr_stop_mult: float = Field(
+        2.0, gt=0, le=50, description="stop distance in ATRs",
+        json_schema_extra={"search": {"low": 1.0, "high": 5.0, "step": 0.25}},
+    )
+    atr_target_mult: float | None = Field(
+        3.0, gt=0, le=100, description="target distance in ATRs; null = no target (exit on the opposite cross)",
+        json_schema_extra={"search": {"low": 1.0, "high": 8.0, "step": 0.25}},
+    )
+    risk_per_trade: PositiveFraction = Field(0.02, description="fraction of equity lost at the stop")
+
+    @model_validator(mode="after")
+    def _cross(self) -> TrendFollowerConfig:
+        problems = []
+        if self.ema_fast >= self.ema_slow:
+            problems.append(
+                ("ema_fast", f"must be less than ema_slow (got ema_fast {self.ema_fast}, ema_slow {self.ema_slow})")
+            )
+        ftf = self.trend_filter_timeframe
+        if ftf is not None:
+            base, higher = timeframes.seconds(self.timeframe), timeframes.seconds(ftf)
+            if higher <= base or higher % base:
+                problems.append((
+                    "trend_filter_timeframe",
+                    f"must be a higher timeframe than timeframe {self.timeframe!r} and a whole multiple of it "
+                    f"(got {ftf!r})",
+                ))
+        _check(problems)
+        return self
+
+
+class StrategiesConfig(Section):
+    """One optional section per strategy; the field names are the strategies' registry names."""
+
+    grid: GridConfig | None = Field(None, description="grid strategy section")
+    dca: DcaConfig | None = Field(None, description="DCA strategy section")
+    smc: SmcConfig | None = Field(None, description="SMC strategy section")
+    trend_follower: TrendFollowerConfig | None = Field(None, description="Trend-Follower strategy section")
+
+    def configured(self) -> dict[str, StrategyConfig]:
+        """Sections present in the file, enabled or not, in schema order."""
+        return {name: s for name in type(self).model_fields if (s := getattr(self, name)) is not None}
+
+    def enabled(self) -> dict[str, StrategyConfig]:
+        """Sections present and enabled."""
+        return {name: s for name, s in self.configured().items() if s.enabled}
+
+
+def _section_model(annotation: Any) -> type[StrategyConfig]:
+    return next(a for a in get_args(annotation) if isinstance(a, type) and issubclass(a, StrategyConfig))
+
+
+#: Strategy name -> its params model (the section's class).
+STRATEGY_MODELS: dict[str, type[StrategyConfig]] = {
+    name: _section_model(info.annotation) for name, info in StrategiesConfig.model_fields.items()
+}
+
+
+# -------------------------------------------------------------------------------------------- orchestrator
+class _AllocationBase(Section):
+    """Capital per strategy as a fraction of total equity; keys are the strategy names."""
+
+    def as_dict(self) -> dict[str, float]:
+        """The allocations that are set, by strategy name."""
+        return {name: v for name in type(self).model_fields if (v := getattr(self, name)) is not None}
+
+    @property
+    def total(self) -> float:
+        return float(sum((Decimal(repr(v)) for v in self.as_dict().values()), Decimal(0)))
+
+    @model_validator(mode="after")
+    def _at_most_all(self) -> _AllocationBase:
+        parts = self.as_dict()
+        total = sum((Decimal(repr(v)) for v in parts.values()), Decimal(0))
+        if total > 1:
+            listing = ", ".join(f"{k} {format_percent(v)}" for k, v in parts.items())
+            raise fail(f"allocations add up to {format_percent(float(total))} ({listing}); the total must be at most 100%")
+        return self
+
+
+#: One optional fraction per strategy in StrategiesConfig (so an unknown strategy name is an unknown key).
+CapitalAllocation = create_model(
+    "CapitalAllocation",
+    __base__=_AllocationBase,
+    __module__=__name__,
+    **{name: (UnitFraction | None, Field(None, description=f"share of capital for {name}"))
+       for name in StrategiesConfig.model_fields},
+)
+
+
+class OrchestratorConfig(Section):
+    """Which strategies run together and with how much capital."""
+
+    max_concurrent_strategies: int = Field(4, ge=1, le=100, description="strategies active at the same time")
+    capital_allocation: CapitalAllocation = Field(  # type: ignore[valid-type]
+        default_factory=CapitalAllocation, description="share of equity per strategy; total at most 100%"
+    )
+    deployment_stages: tuple[PositiveFraction, ...] = Field(
+        (0.05, 0.25, 1.0), min_length=1,
+        description="staged capital deployment: fractions of the allocation, increasing, each gated on live metrics",
+    )
+
+    @field_validator("deployment_stages")
+    @classmethod
+    def _increasing(cls, v: tuple[float, ...]) -> tuple[float, ...]:
+        if any(b <= a for a, b in zip(v, v[1:], strict=False)):
+            raise fail(f"stages must increase (got {', '.join(format_percent(x) for x in v)})")
+        return v
+
+
+# ------------------------------------------------------------------------------------------ backtest, risk
+class BacktestConfig(Section):
+    """Backtest engine settings. Costs are on by default and always shown in reports."""
+
+    initial_equity: float = Field(10_000.0, gt=0, description="starting equity in the quote currency")
+    fees: CostFraction = Field(0.001, description="fee per side as a fraction of the traded notional (0.1%)")
+    slippage: CostFraction = Field(0.0002, description="adverse price move per fill (2 bps)")
+    max_risk_per_trade: PositiveFraction = Field(0.03, description="cap on the equity a trade may lose at its stop")
+    max_exposure: ExposureFraction = Field(1.0, description="cap on total position notional / equity")
+    leverage: float = Field(1.0, ge=1.0, le=125.0, description="1 = spot (no borrowing)")
+    allow_short: bool = Field(False, description="take short entries (needs a venue that allows shorting)")
+
+    @model_validator(mode="after")
+    def _exposure_vs_leverage(self) -> BacktestConfig:
+        if self.max_exposure > self.leverage:
+            _check([("max_exposure", f"{format_percent(self.max_exposure)} of equity needs leverage of at least "
+                                     f"{self.max_exposure:g} (got leverage {self.leverage:g})")])
+        return self
+
+
+class RiskConfig(Section):
+    """Risk guard limits, enforced by the same code in backtest and live."""
+
+    max_loss_per_trade: PositiveFraction = Field(0.03, description="equity a trade may lose at its stop")
+    daily_loss_limit: PositiveFraction = Field(0.05, description="stop opening trades after losing this in a UTC day")
+    max_exposure: ExposureFraction = Field(1.0, description="total position notional / equity")
+    max_position: ExposureFraction = Field(1.0, description="one position's notional / equity")
+
+    @model_validator(mode="after")
+    def _position_vs_exposure(self) -> RiskConfig:
+        if self.max_position > self.max_exposure:
+            _check([("max_position", f"must be at most max_exposure ({format_percent(self.max_exposure)}) "
+                                     f"(got {format_percent(self.max_position)})")])
+        return self
+
+
+# --------------------------------------------------------------------------------------- database, live
+class DatabaseConfig(Section):
+    """Where live state and reports are persisted. A URL with a password belongs in DATABASE_URL."""
+
+    url: str | None = Field(
+        None, description="SQLAlchemy URL without a password; DATABASE_URL (or DATABASE_URL_FILE) overrides it"
+    )
+
+    @field_validator("url")
+    @classmethod
+    def _no_password(cls, v: str | None) -> str | None:
+        if v is not None:
+            try:
+                has_password = urlsplit(v).password is not None
+            except ValueError:
+                has_password = False
+            if has_password:
+                raise fail("contains a password; remove it here and set DATABASE_URL (or DATABASE_URL_FILE) "
+                           "in the environment")
+        return v
+
+
+class LiveConfig(Section):
+    """The live/paper runner. API keys and tokens come from the environment (see `Secrets`)."""
+
+    exchange: str = Field("binance", description="ccxt exchange id, lower case")
+    mode: Literal["paper", "live"] = Field("paper", description="paper fills by the backtest's rule; live sends orders")
+    symbols: tuple[Pair, ...] = Field(("BTC/USDT", "ETH/USDT"), min_length=1, description="markets to watch")
+    timeframe: Timeframe = Field("15m", description="base bar the runner wakes on")
+    poll_seconds: float = Field(10.0, gt=0, le=3600, description="polling interval when websockets are unavailable")
+    telegram_chat_ids: tuple[int, ...] = Field((), description="chats allowed to control the bot; empty = nobody")
+
+    @field_validator("exchange", mode="before")
+    @classmethod
+    def _exchange_id(cls, v: Any) -> Any:
+        if not isinstance(v, str) or not v or not (v.isascii() and v.replace("_", "").isalnum() and v == v.lower()):
+            raise fail(f"must be a lower-case ccxt exchange id like 'binance' (got {show(v)})")
+        return v
+
+    @field_validator("symbols")
+    @classmethod
+    def _unique_symbols(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        return _unique(v, "symbol")
+
+
+# ------------------------------------------------------------------------------------------------- the app
+class AppConfig(Section):
+    """The whole configuration file."""
+
+    strategies: StrategiesConfig = Field(default_factory=StrategiesConfig, description="strategy sections")
+    orchestrator: OrchestratorConfig = Field(default_factory=OrchestratorConfig, description="capital and lifecycle")
+    backtest: BacktestConfig = Field(default_factory=BacktestConfig, description="backtest engine")
+    risk: RiskConfig = Field(default_factory=RiskConfig, description="risk guard")
+    database: DatabaseConfig = Field(default_factory=DatabaseConfig, description="persistence")
+    live: LiveConfig = Field(default_factory=LiveConfig, description="live/paper runner")
+
+    @model_validator(mode="after")
+    def _risk_within_limits(self) -> AppConfig:
+        limits = [("risk.max_loss_per_trade", self.risk.max_loss_per_trade),
+                  ("backtest.max_risk_per_trade", self.backtest.max_risk_per_trade)]
+        limit_key, limit = min(limits, key=lambda kv: kv[1])
+        problems = []
+        for name, section in self.strategies.configured().items():
+            risk = getattr(section, "risk_per_trade", None)
+            if risk is not None and risk > limit:
+                problems.append((f"strategies.{name}.risk_per_trade",
+                                 f"{format_percent(risk)} is more than {limit_key} ({format_percent(limit)}); "
+                                 "lower it or raise the limit"))
+        _check(problems)
+        return self
+
+
+# ------------------------------------------------------------------------------------------------- helpers
+def search_space(model_cls: type[BaseModel]) -> dict[str, dict[str, Any]]:
+    """Optimization ranges declared beside the fields: {field: {"type": "int"|"float", "low", "high",
+    ["step"], ["log"]} or {"type": "categorical", "choices": [...]}}, in field order."""
+    out: dict[str, dict[str, Any]] = {}
+    for name, info in model_cls.model_fields.items():
+        extra = info.json_schema_extra
+        if not isinstance(extra, dict) or "search" not in extra:
+            continue
+        raw = dict(extra["search"])  # type: ignore[arg-type]
+        where = f"{model_cls.__name__}.{name}"
+        if "choices" in raw:
+            choices = list(raw.pop("choices"))
+            if raw or not choices:
+                raise ValueError(f"{where}: a 'choices' search takes nothing else and at least one choice")
+            out[name] = {"type": "categorical", "choices": choices}
+            continue
+        unknown = set(raw) - {"low", "high", "step", "log"}
+        if unknown or "low" not in raw or "high" not in raw:
+            raise ValueError(f"{where}: search needs low and high (optional step or log), got {sorted(extra['search'])}")
+        kinds = {a for a in (info.annotation, *get_args(info.annotation)) if a in (int, float)}
+        kind = "int" if kinds == {int} else "float"
+        if not raw["low"] < raw["high"] or (raw.get("step") is not None and raw["step"] <= 0):
+            raise ValueError(f"{where}: search needs low < high and a positive step")
+        if raw.get("log") and raw.get("step") is not None:
+            raise ValueError(f"{where}: search takes step or log, not both")
+        out[name] = {"type": kind, **raw}
+    return out
+
+
+def replace(model: BaseModel, **changes: Any) -> Any:
+    """A validated copy of a frozen model with some fields changed (`model_copy` would skip validation)."""
+    return type(model).model_validate({**model.model_dump(), **changes})
+
