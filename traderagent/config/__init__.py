@@ -17,6 +17,8 @@ from traderagent.config.loader import (
     default_config_path,
     load_config,
     parse_config,
+    replace,
+    validate,
 )
 from traderagent.config.models import (
     STRATEGY_MODELS,
@@ -33,7 +35,6 @@ from traderagent.config.models import (
     StrategiesConfig,
     StrategyConfig,
     TrendFollowerConfig,
-    replace,
     search_space,
 )
 from traderagent.errors import ConfigError
@@ -64,4 +65,5 @@ __all__ = [
     "parse_config",
     "replace",
     "search_space",
+    "validate",
 ]

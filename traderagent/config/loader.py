@@ -15,7 +15,7 @@ import os
 from collections.abc import Mapping, Sequence
 from importlib import resources
 from pathlib import Path
-from typing import Any, get_args
+from typing import Any, TypeVar, get_args
 
 import yaml
 from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError
@@ -26,6 +26,7 @@ from traderagent.config.units import ERROR_TYPE, show
 from traderagent.errors import ConfigError
 
 DEFAULT_NAME = "default.yaml"
+M = TypeVar("M", bound=BaseModel)
 
 
 class ConfigValidationError(ConfigError):
@@ -55,31 +56,42 @@ def load_config(path: str | os.PathLike[str] | None = None) -> AppConfig:
 
 def parse_config(mapping: Any, source: str = "<config>") -> AppConfig:
     """Validate an already-parsed mapping (None = empty); raise ConfigValidationError listing every problem."""
+    return validate(AppConfig, mapping, source)
+
+
+def validate(model_cls: type[M], mapping: Any, source: str = "<config>", prefix: tuple = ()) -> M:
+    """Validate a mapping against any config model (a whole file or one section, e.g. a strategy's params);
+    messages name `source` and the dotted key, under `prefix` (e.g. ("strategies", "trend_follower"))."""
     if mapping is None:
         mapping = {}
     if not isinstance(mapping, Mapping):
-        sections = ", ".join(AppConfig.model_fields)
-        raise ConfigValidationError(source, [f"{source}: the top level must be a mapping of sections "
-                                             f"({sections}) (got {show(mapping)})"])
-    secrets = dict(_secret_keys(mapping, ()))
+        where = f"{_dotted(prefix)}: " if prefix else ""
+        keys = ", ".join(model_cls.model_fields)
+        raise ConfigValidationError(source, [f"{source}: {where}must be a mapping of keys ({keys}) "
+                                             f"(got {show(mapping)})"])
+    secrets = dict(_secret_keys(mapping, prefix))
     problems: list[str] = []
     try:
-        config = AppConfig.model_validate(mapping)
+        return model_cls.model_validate(mapping)
     except ValidationError as exc:
         errors = exc.errors(include_url=False)
         item_errors = {tuple(e["loc"][:-1]) for e in errors if e["loc"] and isinstance(e["loc"][-1], int)}
         for err in errors:
             loc = tuple(err["loc"])
-            if err["type"] == "extra_forbidden" and loc in secrets:
+            if err["type"] == "extra_forbidden" and (*prefix, *loc) in secrets:
                 continue  # reported below with the environment variable to use
             if err["type"] == "too_short" and loc in item_errors:
                 continue  # pydantic counts only the valid items; the bad ones are reported already
-            problems.extend(_describe(source, loc, err, _raw(mapping, loc, err.get("input"))))
-        config = None
+            raw = _raw(mapping, loc, err.get("input"))
+            problems.extend(_describe(source, model_cls, prefix, loc, err, raw))
     problems.extend(f"{source}: {_dotted(loc)}: {msg}" for loc, msg in secrets.items())
-    if problems or config is None:
-        raise ConfigValidationError(source, problems)
-    return config
+    raise ConfigValidationError(source, problems)
+
+
+def replace(model: M, source: str = "<override>", prefix: tuple = (), **changes: Any) -> M:
+    """A validated copy of a frozen config model with some fields changed (`model_copy` skips validation);
+    bad values raise ConfigValidationError like a bad file would."""
+    return validate(type(model), {**model.model_dump(), **changes}, source, prefix)
 
 
 class _Loader(yaml.SafeLoader):
@@ -176,14 +188,15 @@ def _number(x: Any) -> str:
     return str(int(x)) if isinstance(x, float) and x.is_integer() else str(x)
 
 
-def _describe(source: str, loc: tuple, err: Any, raw: Any) -> list[str]:
+def _describe(source: str, root: type[BaseModel], prefix: tuple, loc: tuple, err: Any, raw: Any) -> list[str]:
     """One line per problem in a pydantic error entry (a cross-field error may carry several)."""
     kind, ctx, got = err["type"], err.get("ctx") or {}, show(raw)
     if kind == ERROR_TYPE:
         pairs = ctx.get("problems") or (("", ctx.get("detail", err["msg"])),)
-        return [f"{source}: {_dotted(loc + tuple(k.split('.')) if k else loc)}: {m}" for k, m in pairs]
+        return [f"{source}: {_dotted((*prefix, *loc, *k.split('.')) if k else (*prefix, *loc))}: {m}"
+                for k, m in pairs]
     if kind == "extra_forbidden":
-        msg = _unknown_key(loc)
+        msg = _unknown_key(root, loc)
     elif kind in _BOUNDS:
         msg = f"must be {_BOUNDS[kind]} {_number(ctx[_BOUND_CTX[kind]])} (got {got})"
     elif kind in _TYPES:
@@ -195,11 +208,15 @@ def _describe(source: str, loc: tuple, err: Any, raw: Any) -> list[str]:
         msg = f"must list at least {n} item{'s' if n != 1 else ''} (got {ctx.get('actual_length')})"
     elif kind == "too_long":
         msg = f"must list at most {ctx.get('max_length')} items (got {ctx.get('actual_length')})"
+    elif kind == "invalid_key":
+        loc, msg = loc[:-1], f"key {show(err.get('input'))} must be a name (quote it, or use a word)"
+        if not loc and not prefix:
+            return [f"{source}: {msg}"]
     elif kind == "missing":
         msg = "required key is missing"
     else:
         msg = f"{err['msg']} (got {got})"
-    return [f"{source}: {_dotted(loc)}: {msg}"]
+    return [f"{source}: {_dotted((*prefix, *loc))}: {msg}"]
 
 
 def _model_in(annotation: Any) -> type[BaseModel] | None:
@@ -209,8 +226,8 @@ def _model_in(annotation: Any) -> type[BaseModel] | None:
     return None
 
 
-def _unknown_key(loc: tuple) -> str:
-    model: type[BaseModel] | None = AppConfig
+def _unknown_key(root: type[BaseModel], loc: tuple) -> str:
+    model: type[BaseModel] | None = root
     for part in loc[:-1]:
         if model is None or part not in model.model_fields:
             model = None
@@ -333,4 +350,6 @@ __all__ = [
     "load_config",
     "parse_config",
     "read_yaml",
+    "replace",
+    "validate",
 ]

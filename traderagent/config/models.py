@@ -437,8 +437,3 @@ def search_space(model_cls: type[BaseModel]) -> dict[str, dict[str, Any]]:
         out[name] = {"type": kind, **raw}
     return out
 
-
-def replace(model: BaseModel, **changes: Any) -> Any:
-    """A validated copy of a frozen model with some fields changed (`model_copy` would skip validation)."""
-    return type(model).model_validate({**model.model_dump(), **changes})
-
