@@ -96,51 +96,34 @@ def cross_step_nb(x: float, y: float, was_below: bool, crossed_ago: int) -> tupl
 
 
 @njit(cache=True)
-def sharpe_1d_nb(returns: np.ndarray, ann_factor: float) -> float:
-    """Match `vectorbt.returns.nb.sharpe_ratio_1d_nb(risk_free=0, ddof=1)` on NaN-free returns."""
-    n = returns.shape[0]
-    if n < 2:
+def sharpe_1d_nb(returns: np.ndarray, total: float, count: int, ann_factor: float) -> float:
+    """Match `vectorbt.returns.nb.sharpe_ratio_1d_nb(risk_free=0, ddof=1)`; `total`/`count`: nansum/non-NaN count."""
+    if returns.shape[0] < 2 or count < 2:
         return np.nan
-    total = 0.0
-    for i in range(n):
-        total += returns[i]
-    mean = total / n
+    mean = total / count
     ssd = 0.0
-    for i in range(n):
-        d = returns[i] - mean
-        ssd += d * d
-    std = np.sqrt(ssd / n * n / (n - 1))
+    for i in range(returns.shape[0]):
+        if not np.isnan(returns[i]):
+            d = returns[i] - mean
+            ssd += d * d
+    std = np.sqrt(ssd / count * count / (count - 1))
     if std == 0.0:
         return np.inf
     return mean / std * np.sqrt(ann_factor)
 
 
 @njit(cache=True)
-def max_drawdown_1d_nb(returns: np.ndarray) -> float:
-    """Match `vectorbt.returns.nb.max_drawdown_1d_nb` (drawdown of cumulated returns, start value 100)."""
-    cumprod = 1.0
-    peak = -np.inf
-    worst = np.inf
-    for i in range(returns.shape[0]):
-        if not np.isnan(returns[i]):
-            cumprod *= returns[i] + 1
-        value = cumprod * 100.0
-        if value > peak:
-            peak = value
-        dd = value / peak - 1
-        if dd < worst:
-            worst = dd
-    return worst
-
-
-@njit(cache=True)
-def trade_pnl_nb(size: float, entry_price: float, entry_fees: float, exit_price: float, exit_fees: float) -> float:
+def trade_pnl_nb(
+    size: float, entry_price: float, entry_fees: float, exit_price: float, exit_fees: float
+) -> float:
     """Match `vectorbt.portfolio.nb.get_trade_stats_nb` P&L of a long exit trade."""
     return add_nb(size * exit_price, -(size * entry_price)) - entry_fees - exit_fees
 
 
 @njit(cache=True)
-def buy_all_nb(cash: float, price: float, fees: float, slippage: float, min_size: float) -> tuple[float, float, float]:
+def buy_all_nb(
+    cash: float, price: float, fees: float, slippage: float, min_size: float
+) -> tuple[float, float, float]:
     """Match vectorbt's `buy_nb` for size=inf, long-only, no fixed fees: (size, fill price, fees) or size 0."""
     if is_close_nb(cash, 0.0):
         cash = 0.0
@@ -157,7 +140,9 @@ def buy_all_nb(cash: float, price: float, fees: float, slippage: float, min_size
 
 
 @njit(cache=True)
-def sell_all_nb(position: float, price: float, fees: float, slippage: float, min_size: float) -> tuple[float, float, float]:
+def sell_all_nb(
+    position: float, price: float, fees: float, slippage: float, min_size: float
+) -> tuple[float, float, float]:
     """Match vectorbt's `sell_nb` closing a long position: (size, fill price, fees) or size 0."""
     if is_close_nb(position, 0.0):
         position = 0.0
@@ -199,6 +184,7 @@ def simulate_ema_cross_1d_nb(
     entry = exit_ = False
     up_below, up_ago, dn_below, dn_ago = False, -1, False, -1
     prev_value = init_cash
+    r_sum, r_count, cumprod, peak, worst = 0.0, 0, 1.0, -np.inf, np.inf  # Sharpe and drawdown, streamed
     for i in range(n):
         size, flow = 0.0, 0.0
         if entry != exit_:  # both at once: ignored (upon_long_conflict='ignore')
@@ -226,8 +212,14 @@ def simulate_ema_cross_1d_nb(
                 tp_cash = add_nb(tp_cash, flow)
                 tp_assets = add_nb(tp_assets, size)
         value = cash + close[i] * assets
-        returns[i] = _return_nb(prev_value, value)
+        ret = _return_nb(prev_value, value)
+        returns[i] = ret
         prev_value = value
+        if not np.isnan(ret):  # vectorbt's nanmean and cum_returns_1d_nb skip NaN returns
+            r_sum += ret
+            r_count += 1
+            cumprod *= ret + 1
+        peak, worst = _drawdown_step_nb(cumprod * 100.0, peak, worst)
         entry, up_below, up_ago = cross_step_nb(fast[i], slow[i], up_below, up_ago)
         exit_, dn_below, dn_ago = cross_step_nb(slow[i], fast[i], dn_below, dn_ago)
     if e_size > 0 and not is_close_nb(-e_size, 0.0):  # still open: marked to the last close
@@ -239,12 +231,21 @@ def simulate_ema_cross_1d_nb(
     profit_factor = _divide_nb(win_sum, abs(loss_sum)) if n_trades > 0 else np.nan
     return (
         total_profit / init_cash,
-        sharpe_1d_nb(returns, ann_factor),
-        max_drawdown_1d_nb(returns),
+        sharpe_1d_nb(returns, r_sum, r_count, ann_factor),
+        worst,
         win_rate,
         profit_factor,
         float(n_trades),
     )
+
+
+@njit(cache=True)
+def _drawdown_step_nb(value: float, peak: float, worst: float) -> tuple[float, float]:
+    """One bar of `vectorbt.returns.nb.max_drawdown_1d_nb`: value / running max - 1, its minimum so far."""
+    if value > peak:
+        peak = value
+    dd = value / peak - 1
+    return peak, dd if dd < worst else worst
 
 
 @njit(cache=True)
@@ -298,7 +299,16 @@ def ema_cross_sweep_nb(
     for c in prange(n_combos):
         buf = np.empty(close.shape[0], dtype=np.float64)
         res = simulate_ema_cross_1d_nb(
-            open_, close, emas[fast_idx[c]], emas[slow_idx[c]], fees, slippage, init_cash, min_size, ann_factor, buf
+            open_,
+            close,
+            emas[fast_idx[c]],
+            emas[slow_idx[c]],
+            fees,
+            slippage,
+            init_cash,
+            min_size,
+            ann_factor,
+            buf,
         )
         for k in range(len(METRICS)):
             out[c, k] = res[k]
