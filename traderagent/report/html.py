@@ -1,0 +1,82 @@
+"""Small HTML helpers shared by every report page: page shell, tables, escaping, the site index."""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+from pathlib import Path
+
+CSS = """
+body{font-family:-apple-system,Segoe UI,Roboto,Helvetica,Arial,sans-serif;margin:24px auto;max-width:1280px;color:#222}
+h1{font-size:1.5em;margin-bottom:4px} h2{font-size:1.15em;margin-top:28px;border-bottom:1px solid #ddd}
+table{border-collapse:collapse;font-size:13px;margin:8px 0} td,th{padding:3px 10px;border-bottom:1px solid #eee;text-align:right}
+th{background:#f6f6f6} td:first-child,th:first-child{text-align:left}
+.ok{color:#1a7f37;font-weight:600}.bad{color:#cf222e;font-weight:600}.flag{background:#fff4d6;padding:8px 12px;border-left:4px solid #d4a72c}
+.meta{color:#666;font-size:12px} .scroll{max-height:420px;overflow:auto}
+"""
+
+
+def esc(x) -> str:
+    return html.escape(str(x))
+
+
+def fmt(x, pct: bool = False) -> str:
+    if x is None or (isinstance(x, float) and (math.isnan(x) or math.isinf(x))):
+        return "—" if x is None or math.isnan(x) else ("∞" if x > 0 else "−∞")
+    if isinstance(x, bool):
+        return "yes" if x else "no"
+    if isinstance(x, int):
+        return f"{x:,}"
+    if isinstance(x, float):
+        return f"{x * 100:,.2f}%" if pct else f"{x:,.4f}"
+    return esc(x)
+
+
+def table(rows: list[dict], columns: list[str] | None = None, pct: tuple[str, ...] = ()) -> str:
+    if not rows:
+        return "<p class=meta>none</p>"
+    columns = columns or list(rows[0])
+    head = "".join(f"<th>{esc(c)}</th>" for c in columns)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{fmt(r.get(c), c in pct)}</td>" for c in columns) + "</tr>" for r in rows
+    )
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def kv_table(d: dict, pct: tuple[str, ...] = ()) -> str:
+    rows = "".join(f"<tr><td>{esc(k)}</td><td>{fmt(v, k in pct)}</td></tr>" for k, v in d.items())
+    return f"<table>{rows}</table>"
+
+
+def page(title: str, body: str) -> str:
+    return (
+        "<!doctype html><html><head><meta charset=utf-8>"
+        f"<title>{esc(title)}</title><style>{CSS}</style>"
+        '<script src="plotly.min.js"></script></head>'
+        f"<body>{body}</body></html>"
+    )
+
+
+def figure_div(fig) -> str:
+    """A plotly figure as a div that uses the plotly.min.js beside the page."""
+    return fig.to_html(full_html=False, include_plotlyjs=False, config={"displaylogo": False})
+
+
+def write_page(path: Path, title: str, body: str) -> Path:
+    """Write the page and make sure plotly.min.js sits beside it (pages open offline)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    js = path.parent / "plotly.min.js"
+    if not js.exists():
+        from plotly.offline import get_plotlyjs
+
+        js.write_text(get_plotlyjs(), encoding="utf-8")
+    tmp = path.with_suffix(path.suffix + ".part")
+    tmp.write_text(page(title, body), encoding="utf-8")
+    tmp.replace(path)
+    return path
+
+
+def json_block(obj) -> str:
+    return f"<pre class=meta>{esc(json.dumps(obj, indent=1, default=str))}</pre>"
