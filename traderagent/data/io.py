@@ -110,7 +110,11 @@ def read_candles(path: str | Path, symbol: str | None = None, timeframe: str | N
     name_symbol, name_tf = parse_name(path)
     tf = timeframes.normalize(timeframe) if timeframe else name_tf
     if tf is None and len(df) >= 2:
-        tf = infer_timeframe(df)
+        check_candles(df, source)  # order, duplicates and values first: they explain odd spacings
+        try:
+            tf = infer_timeframe(df)
+        except DataError as exc:
+            raise DataError(f"{source}: {exc}") from None
     check_candles(df, source, tf)
     df.attrs.update(source=source, symbol=symbol or name_symbol, timeframe=tf)
     return df
