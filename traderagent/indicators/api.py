@@ -31,9 +31,10 @@ __all__ = [
 ]
 
 
-def _window(func: str, value: object, arg: str = "n") -> int:
-    if isinstance(value, bool) or not isinstance(value, Integral) or int(value) < 1:
-        raise UserError(f"{func}: {arg} must be a positive integer (a number of bars), got {value!r}")
+def _window(func: str, value: object, arg: str = "n", minimum: int = 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, Integral) or int(value) < minimum:
+        need = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
+        raise UserError(f"{func}: {arg} must be {need} (a number of bars), got {value!r}")
     return int(value)
 
 
@@ -86,7 +87,7 @@ def ema(series: pd.Series, n: int) -> pd.Series:
 
 def rsi(series: pd.Series, n: int) -> pd.Series:
     """Wilder RSI over n bars, 0..100 (talib.RSI)."""
-    n = _window("rsi", n)
+    n = _window("rsi", n, minimum=2)
     return pd.Series(nb.rsi_1d_nb(_series("rsi", series), n), index=series.index, name="rsi")
 
 
@@ -105,7 +106,7 @@ def atr(df: pd.DataFrame, n: int) -> pd.Series:
 
 def adx(df: pd.DataFrame, n: int) -> pd.DataFrame:
     """Columns adx, plus_di, minus_di (talib.ADX, PLUS_DI, MINUS_DI); ADX warms up 2n-1 bars, the DIs n."""
-    n = _window("adx", n)
+    n = _window("adx", n, minimum=2)
     high, low, close = _columns("adx", df, ("high", "low", "close"))
     adx_, plus_di, minus_di = nb.adx_1d_nb(high, low, close, n)
     return pd.DataFrame({"adx": adx_, "plus_di": plus_di, "minus_di": minus_di}, index=df.index)
@@ -113,7 +114,7 @@ def adx(df: pd.DataFrame, n: int) -> pd.DataFrame:
 
 def bbands(series: pd.Series, n: int, nbdev: float) -> pd.DataFrame:
     """Columns upper, middle, lower (talib.BBANDS, population std) and bandwidth = (upper - lower) / middle."""
-    n = _window("bbands", n)
+    n = _window("bbands", n, minimum=2)
     nbdev = _nbdev("bbands", nbdev)
     upper, middle, lower = nb.bbands_1d_nb(_series("bbands", series), n, nbdev)
     bandwidth = nb.bandwidth_from_bands_1d_nb(upper, middle, lower)
