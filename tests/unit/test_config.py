@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+from hypothesis import given
+from hypothesis import strategies as st
 from pydantic import BaseModel, Field, ValidationError
 
 from traderagent.config import (
@@ -151,6 +153,17 @@ def test_percentage_fields_take_percent_numbers_and_percent_strings():
 def test_percent_formatting_is_exact():
     assert [format_percent(x) for x in (0.005, 0.3, 0.0002, 1.0, 0.125, 10.0)] == \
         ["0.5%", "30%", "0.02%", "100%", "12.5%", "1000%"]
+
+
+@given(st.floats(min_value=0.0, max_value=10.0, allow_nan=False))
+def test_percent_text_round_trips_every_float_exactly(x):
+    assert parse_fraction_text(format_percent(x)) == x
+
+
+def test_json_schema_accepts_percent_strings_and_carries_search_ranges():
+    props = AppConfig.model_json_schema()["$defs"]["TrendFollowerConfig"]["properties"]
+    assert props["risk_per_trade"]["anyOf"] == [{"type": "number"}, {"type": "string"}]
+    assert props["ema_fast"]["search"] == {"low": 4, "high": 24}
 
 
 def test_timeframe_aliases_and_pairs_are_stored_canonically():

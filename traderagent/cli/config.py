@@ -60,7 +60,7 @@ def summary(cfg) -> list[str]:
         f"strategies   {running}" + (f"; disabled: {', '.join(disabled)}" if disabled else ""),
         f"capital      {pct(cfg.orchestrator.capital_allocation.total)} allocated, "
         f"at most {cfg.orchestrator.max_concurrent_strategies} strategies at once",
-        f"backtest     equity {bt.initial_equity:g}, fees {pct(bt.fees)} per side, slippage {pct(bt.slippage)} "
+        f"backtest     equity {bt.initial_equity:.12g}, fees {pct(bt.fees)} per side, slippage {pct(bt.slippage)} "
         f"per fill, leverage {bt.leverage:g}x, {'long and short' if bt.allow_short else 'long only'}",
         f"risk         max loss per trade {pct(risk.max_loss_per_trade)}, daily loss limit "
         f"{pct(risk.daily_loss_limit)}, max exposure {pct(risk.max_exposure)}, max position {pct(risk.max_position)}",
