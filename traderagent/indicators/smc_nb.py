@@ -421,8 +421,10 @@ def detect_liquidity_1d_nb(high, low, close, is_sh, is_sl, right, tol):
 
     Each confirmed swing high (at anchor + right) becomes a live level; it stays live until the first later
     bar whose high is strictly above it (it is "taken"). When taken by a bar whose close is strictly back
-    below it, that bar sweeps it (wick through, close back inside). A new swing high within tol * its price
-    of a live level forms an equal-highs pair with the newest such level (both are flagged "equal").
+    below it, that bar sweeps it (wick through, close back inside).
+    Equal highs: a new swing high at anchor a pairs with the newest earlier swing high p that was still live
+    when bar a opened (a may itself have taken p) and lies within tol * price of it. The pair's pool level is
+    the higher of the two; that (live) level is flagged "equal", so its later sweep is a sweep of equal highs.
     Mirror for lows.
     Per bar t (after bar t): sweep_high[t] / sweep_low[t], the swept level (the highest swept high, lowest
     swept low; NaN if none), whether it was an equal level, liq_high[t] / liq_low[t] (nearest live level
@@ -439,6 +441,9 @@ def detect_liquidity_1d_nb(high, low, close, is_sh, is_sl, right, tol):
     where = np.empty((2, n), dtype=np.int64)  # position of a slot in `live`
     nlive = np.zeros(2, dtype=np.int64)
     nslot = np.zeros(2, dtype=np.int64)
+    taken = np.empty((2, n), dtype=np.int64)  # slots in the order they were taken, and when
+    taken_at = np.empty((2, n), dtype=np.int64)
+    ntaken = np.zeros(2, dtype=np.int64)
     hv = np.empty((4, n))  # heaps: 0/1 live levels (highs/lows), 2/3 equal levels (lazy deletion)
     ht = np.empty((4, n), dtype=np.int64)
     hs = np.empty((4, n), dtype=np.int64)
@@ -466,6 +471,9 @@ def detect_liquidity_1d_nb(high, low, close, is_sh, is_sl, right, tol):
                 last = live[side, nlive[side]]
                 live[side, where[side, j]] = last
                 where[side, last] = where[side, j]
+                taken[side, ntaken[side]] = j
+                taken_at[side, ntaken[side]] = t
+                ntaken[side] += 1
                 level = lv[side, j]
                 if d * (close[t] - level) < 0.0:
                     sw[0, ms] = an[side, j]
@@ -489,6 +497,12 @@ def detect_liquidity_1d_nb(high, low, close, is_sh, is_sl, right, tol):
                 j = live[side, q]
                 if abs(lv[side, j] - level) <= tol * level and (ref < 0 or an[side, j] > an[side, ref]):
                     ref = j
+            q = ntaken[side] - 1
+            while q >= 0 and taken_at[side, q] >= a:  # taken at bar a or later: live when bar a opened
+                j = taken[side, q]
+                if abs(lv[side, j] - level) <= tol * level and (ref < 0 or an[side, j] > an[side, ref]):
+                    ref = j
+                q -= 1
             j = nslot[side]
             nslot[side] += 1
             lv[side, j] = level
@@ -499,8 +513,9 @@ def detect_liquidity_1d_nb(high, low, close, is_sh, is_sl, right, tol):
             nlive[side] += 1
             hsize[side] = _heap_push_nb(hv[side], ht[side], hs[side], hsize[side], -d * level, a, j)
             if ref >= 0:
-                for e in (ref, j):
-                    if not eq[side, e]:
+                for e in (ref, j):  # flag the pool level: the higher high (lower low); both on a tie
+                    other = j if e == ref else ref
+                    if d * (lv[side, e] - lv[side, other]) >= 0.0 and alive[side, e] and not eq[side, e]:
                         eq[side, e] = True
                         hsize[2 + side] = _heap_push_nb(hv[2 + side], ht[2 + side], hs[2 + side],
                                                         hsize[2 + side], -d * lv[side, e], an[side, e], e)
