@@ -95,7 +95,9 @@ def params_for(spec, config_path=None, timeframe: str | None = None, overrides: 
     if timeframe and "timeframe" in spec.params_model.model_fields:
         upd["timeframe"] = timeframes.normalize(timeframe)
     if upd:
-        section = spec.params_model.model_validate({**section.model_dump(), **upd})
+        from traderagent.config import replace
+
+        section = replace(section, source=str(config_path or "overrides"), prefix=("strategies", spec.name), **upd)
     return cfg, section
 
 
