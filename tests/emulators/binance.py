@@ -79,7 +79,7 @@ class BinanceEmulator:
 
     def start(self) -> BinanceEmulator:
         self._thread = threading.Thread(
-            target=self._server.serve_forever, name="binance-emulator", daemon=True
+            target=self._server.serve_forever, args=(0.05,), name="binance-emulator", daemon=True
         )
         self._thread.start()
         return self
