@@ -1,0 +1,218 @@
+"""Backtest engine for signal strategies: validate, fill (one numba kernel), book with vectorbt, check, measure.
+
+`run_signals` is the public entry point. The fill rules live only in `nb.simulate_signals_nb`; this
+module validates inputs, hands the resulting fills to vectorbt as an independent ledger
+(`book_with_vectorbt`), runs the integrity gates (always) and computes the statistics.
+vectorbt is imported lazily (it takes several seconds to import).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from traderagent.backtest import nb
+from traderagent.backtest.costs import Costs
+from traderagent.backtest.integrity import check_integrity
+from traderagent.backtest.metrics import compute_stats
+from traderagent.backtest.result import BacktestResult, trades_frame
+from traderagent.data import timeframes
+from traderagent.errors import ConfigError, DataError, UserError
+from traderagent.strategies.base import Signals
+
+_PRICE_COLUMNS = ("open", "high", "low", "close")
+
+
+def _bars_arrays(bars: pd.DataFrame) -> tuple[pd.DatetimeIndex, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Validated (index, open, high, low, close) of OHLC candles indexed by UTC open time."""
+    if not isinstance(bars, pd.DataFrame):
+        raise DataError(f"backtest: bars must be a DataFrame of candles (got {type(bars).__name__})")
+    missing = [c for c in _PRICE_COLUMNS if c not in bars.columns]
+    if missing:
+        raise DataError(f"backtest: bars lack column(s) {', '.join(missing)}; need open, high, low, close")
+    idx = bars.index
+    if not isinstance(idx, pd.DatetimeIndex) or idx.tz is None:
+        raise DataError("backtest: bars must be indexed by their UTC open time (a tz-aware DatetimeIndex)")
+    if len(bars) < 2:
+        raise DataError(f"backtest: need at least 2 bars, got {len(bars)}")
+    if not idx.is_monotonic_increasing or not idx.is_unique:
+        bad = int(np.argmax(~(np.diff(idx.asi8) > 0))) + 1
+        raise DataError(f"backtest: bar times must be strictly increasing; row {bad} ({idx[bad]}) is not")
+    o, h, lo, c = (bars[col].to_numpy(dtype=np.float64) for col in _PRICE_COLUMNS)
+    ok = np.isfinite(o) & np.isfinite(h) & np.isfinite(lo) & np.isfinite(c) & (lo > 0)
+    ok &= (lo <= np.minimum(o, c)) & (h >= np.maximum(o, c))
+    if not ok.all():
+        i = int(np.argmax(~ok))
+        raise DataError(
+            f"backtest: bar {i} ({idx[i]}) is not a valid candle (open {o[i]}, high {h[i]}, low {lo[i]}, "
+            f"close {c[i]}): prices must be finite, > 0 and low <= open, close <= high; fix or drop the row"
+        )
+    return idx, o, h, lo, c
+
+
+def _signal_arrays(signals: Signals, n: int) -> tuple[np.ndarray, ...]:
+    """The 7 Signals arrays as contiguous bool (entries/exits) and float (stop/target/risk) arrays of length n."""
+    if not isinstance(signals, tuple) or len(signals) != len(Signals._fields):
+        raise UserError("backtest: signals must be a traderagent.strategies.base.Signals")
+    out = []
+    for name, arr in zip(Signals._fields, signals, strict=True):
+        a = np.asarray(arr)
+        if a.shape != (n,):
+            raise UserError(f"backtest: signals.{name} has shape {a.shape} for {n} bars; every array needs one value per bar")
+        if name in ("stop", "target", "risk"):
+            out.append(np.ascontiguousarray(a, dtype=np.float64))
+        else:
+            if a.dtype != np.bool_:
+                raise UserError(f"backtest: signals.{name} must be a bool array (got {a.dtype})")
+            out.append(np.ascontiguousarray(a))
+    return tuple(out)
+
+
+def _check_settings(costs, initial_equity, default_risk, max_risk_per_trade, max_exposure, leverage) -> None:
+    if not isinstance(costs, Costs):
+        raise ConfigError(f"backtest: costs must be a Costs(fees=..., slippage=...) (got {type(costs).__name__})")
+
+    def number(v) -> bool:
+        return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+    if not (number(initial_equity) and initial_equity > 0):
+        raise ConfigError(f"backtest: initial_equity={initial_equity!r} must be a positive number")
+    for name, v in (("default_risk", default_risk), ("max_risk_per_trade", max_risk_per_trade)):
+        if not (number(v) and 0.0 < v <= 1.0):
+            raise ConfigError(f"backtest: {name}={v!r} must be a fraction of equity in (0, 1] (0.02 = 2%)")
+    if not (number(leverage) and 1.0 <= leverage <= 100.0):
+        raise ConfigError(f"backtest: leverage={leverage!r} must be in [1, 100] (1 = spot, no borrowing)")
+    if not (number(max_exposure) and 0.0 < max_exposure <= leverage):
+        raise ConfigError(
+            f"backtest: max_exposure={max_exposure!r} must be in (0, leverage={leverage:g}]; raise leverage to hold more"
+        )
+
+
+def _vbt_index(index: pd.DatetimeIndex, rows: np.ndarray) -> pd.DatetimeIndex:
+    """One naive-UTC timestamp per booking row: the bar's open time, plus k ns for its k-th extra fill."""
+    naive = index.tz_convert("UTC").tz_localize(None)  # vectorbt turns tz-aware indexes into slow object arrays
+    if (rows == 1).all():
+        return naive
+    first = np.cumsum(rows) - rows
+    offsets = np.arange(int(rows.sum())) - np.repeat(first, rows)
+    return naive.repeat(rows) + pd.to_timedelta(offsets, unit="ns")
+
+
+def book_with_vectorbt(
+    index: pd.DatetimeIndex, close: np.ndarray, fills: np.ndarray, init_cash: float, timeframe: str
+) -> dict[str, Any]:
+    """Book the fills in a vectorbt Portfolio (from_orders) and return its per-bar equity, cash and position.
+
+    vectorbt takes one order per row, so a bar with k > 1 fills (e.g. entry at the open, stop in the same
+    bar) is booked on k consecutive rows (the bar's open time + 0..k-1 ns), in fill order; the bar's value
+    is read on its last row, whose close is the bar's close. Leveraged longs spend more cash than there is
+    and vectorbt caps buys at the cash: they are booked with a credit line `credit` added to vectorbt's
+    initial cash (and subtracted again from its cash and value), so the books agree exactly.
+    """
+    import vectorbt as vbt
+
+    n = len(close)
+    bars = fills["bar"]
+    counts = np.bincount(bars, minlength=n)
+    rows = np.maximum(counts, 1)
+    last_row = np.cumsum(rows) - 1
+    first_row = last_row - rows + 1
+    n_rows = int(last_row[-1]) + 1
+    rank = np.arange(len(fills)) - np.searchsorted(bars, bars, side="left")
+    frow = first_row[bars] + rank
+    size = np.full(n_rows, np.nan)
+    size[frow] = fills["side"] * fills["size"]
+    price = np.repeat(close, rows)
+    price[frow] = fills["price"]
+    fixed_fees = np.zeros(n_rows)
+    fixed_fees[frow] = fills["fee"]
+    cash_path = nb.replay_ledger_nb(fills, n, init_cash)[2]
+    credit = max(0.0, -float(cash_path.min())) if len(fills) else 0.0
+    pf = vbt.Portfolio.from_orders(
+        pd.Series(np.repeat(close, rows), index=_vbt_index(index, rows)),
+        size=size,
+        size_type="amount",
+        direction="both",
+        price=price,
+        fees=0.0,
+        fixed_fees=fixed_fees,
+        slippage=0.0,
+        init_cash=init_cash + credit,
+        freq=timeframes.pandas_freq(timeframe),
+        max_orders=max(len(fills), 1),
+    )
+    return {
+        "portfolio": pf,
+        "last_row": last_row,
+        "credit": credit,
+        "equity": pf.value().to_numpy()[last_row] - credit,
+        "cash": pf.cash().to_numpy()[last_row] - credit,
+        "position": pf.assets().to_numpy()[last_row],
+        "n_orders": int(pf.order_records.shape[0]),
+    }
+
+
+def run_signals(
+    bars: pd.DataFrame,
+    signals: Signals,
+    timeframe: str,
+    costs: Costs = Costs(),  # noqa: B008 - frozen dataclass, safe as a default
+    initial_equity: float = 10_000.0,
+    default_risk: float = 0.02,
+    max_risk_per_trade: float = 0.03,
+    max_exposure: float = 1.0,
+    leverage: float = 1.0,
+    allow_short: bool = False,
+) -> BacktestResult:
+    """Backtest `signals` on `bars` (OHLC, UTC open-time index): fill, book, check integrity, measure.
+
+    Decisions at bar t's close fill at bar t+1's open (+ slippage); stops/targets fill intrabar. Entries
+    are sized to lose `signals.risk` (else `default_risk`) of equity at the stop, capped at
+    `max_risk_per_trade`, `max_exposure` x equity and the cash (x `leverage`). Shorts only with
+    `allow_short`. Raises UserError on bad input and IntegrityError if a gate fails.
+    """
+    tf = timeframes.normalize(timeframe)
+    _check_settings(costs, initial_equity, default_risk, max_risk_per_trade, max_exposure, leverage)
+    index, o, h, lo, c = _bars_arrays(bars)
+    sig = _signal_arrays(signals, len(index))
+    init = float(initial_equity)
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    fills, fsb, cash, pos, equity = nb.simulate_signals_nb(
+        o, h, lo, c, *sig, init, costs.fees, costs.slippage, float(default_risk), float(max_risk_per_trade),
+        float(max_exposure), float(leverage), bool(allow_short),
+    )
+    t1 = time.perf_counter()
+    timings["simulate"] = t1 - t0
+    import vectorbt  # noqa: F401 - timed on its own: the first import takes seconds
+
+    t2 = time.perf_counter()
+    timings["vectorbt_import"] = t2 - t1
+    book = book_with_vectorbt(index, c, fills, init, tf)
+    t3 = time.perf_counter()
+    timings["vectorbt_book"] = t3 - t2
+    report = check_integrity(
+        open_=o, high=h, low=lo, close=c, fills=fills, fill_signal_bar=fsb, equity=equity, cash=cash,
+        position=pos, init_cash=init, reference_equity=book["equity"], timeframe=tf, leverage=float(leverage),
+        index=index, raise_on_fail=True,
+    )
+    t4 = time.perf_counter()
+    timings["integrity"] = t4 - t3
+    tcols = nb.trades_from_fills_nb(fills, c[-1], len(c) - 1)
+    trades = trades_frame(index, tcols)
+    stats = compute_stats(equity, init, tf, tcols[6], pos, fills["bar"])
+    timings["trades_and_stats"] = time.perf_counter() - t4
+    settings = {
+        "initial_equity": init, "default_risk": float(default_risk), "max_risk_per_trade": float(max_risk_per_trade),
+        "max_exposure": float(max_exposure), "leverage": float(leverage), "allow_short": bool(allow_short),
+        "vectorbt_credit": book["credit"],
+    }
+    return BacktestResult(
+        index=index, timeframe=tf, initial_equity=init, equity=equity, cash=cash, position=pos, fills=fills,
+        fill_signal_bar=fsb, trades=trades, stats=stats, integrity=report, costs=costs, settings=settings,
+        timings=timings, portfolio=book["portfolio"],
+    )
