@@ -10,11 +10,15 @@ A backup can only be restored into the same kind of database it came from; `rest
 
 from __future__ import annotations
 
+import datetime as dt
+import hashlib
+import json
 import os
 import shutil
 import sqlite3
 import subprocess
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -29,7 +33,7 @@ from traderagent.persistence.engine import (
     resolve_url,
 )
 from traderagent.persistence.errors import BackupError
-from traderagent.persistence.models import VERSION_TABLE
+from traderagent.persistence.models import TABLES, VERSION_TABLE
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
 PG_MAGIC = b"PGDMP"
@@ -85,6 +89,40 @@ def restore(url: str | URL | None, path: str | Path) -> BackupInfo:
         _run_pg_tool("pg_restore", resolved, ["--clean", "--if-exists", "--no-owner", "--no-privileges",
                                               "--single-transaction", "--exit-on-error", str(source)])  # fmt: skip
     return BackupInfo(source, source.stat().st_size, describe(resolved))
+
+
+def table_checksums(url: str | URL | None) -> dict[str, tuple[int, str]]:
+    """(row count, sha256 of the rows in primary-key order) of every TraderAgent table in the database.
+
+    Equal before a backup and after its restore: what `traderagent db restore` reports and the tests check.
+    """
+    engine = make_engine(resolve_url(url), EngineOptions(pool_size=1, max_overflow=0))
+    out: dict[str, tuple[int, str]] = {}
+    try:
+        check_connection(engine)
+        present = set(sa.inspect(engine).get_table_names())
+        with engine.connect() as conn:
+            for table in TABLES:
+                if table.name not in present:
+                    continue
+                digest, count = hashlib.sha256(), 0
+                for row in conn.execute(sa.select(table).order_by(*table.primary_key.columns)):
+                    digest.update(json.dumps([_canonical(v) for v in row], sort_keys=True).encode())
+                    count += 1
+                out[table.name] = (count, digest.hexdigest())
+    finally:
+        engine.dispose()
+    return out
+
+
+def _canonical(value: object) -> object:
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    if isinstance(value, dt.datetime):
+        return value.isoformat()
+    if isinstance(value, bytes | memoryview):
+        return bytes(value).hex()
+    return value
 
 
 # -- SQLite ---------------------------------------------------------------------------------------------
