@@ -237,6 +237,8 @@ def trades_from_fills_nb(fills: np.ndarray, last_close: float, last_bar: int):
     in_size, in_value = np.zeros(n_tr), np.zeros(n_tr)
     out_size, out_value = np.zeros(n_tr), np.zeros(n_tr)
     fees, flow, net = np.zeros(n_tr), np.zeros(n_tr), np.zeros(n_tr)
+    in_n, out_n = np.zeros(n_tr, dtype=np.int64), np.zeros(n_tr, dtype=np.int64)
+    in_px, out_px = np.full(n_tr, np.nan), np.full(n_tr, np.nan)
     reason = np.full(n_tr, Reason.end, dtype=np.int8)
     for f in range(m):
         t = fills[f]["trade"]
@@ -247,9 +249,13 @@ def trades_from_fills_nb(fills: np.ndarray, last_close: float, last_bar: int):
         if side == direction[t]:
             in_size[t] += size
             in_value[t] += size * price
+            in_n[t] += 1
+            in_px[t] = price
         else:
             out_size[t] += size
             out_value[t] += size * price
+            out_n[t] += 1
+            out_px[t] = price
             exit_bar[t] = fills[f]["bar"]
             reason[t] = fills[f]["reason"]
         fees[t] += fills[f]["fee"]
@@ -261,9 +267,15 @@ def trades_from_fills_nb(fills: np.ndarray, last_close: float, last_bar: int):
         if abs(net[t]) > 1e-12 * in_size[t]:
             out_size[t] += abs(net[t])
             out_value[t] += abs(net[t]) * last_close
+            out_n[t] += 1
+            out_px[t] = last_close
             exit_bar[t] = last_bar
             reason[t] = Reason.end
-    return entry_bar, exit_bar, direction, in_value / in_size, out_value / out_size, in_size, pnl, fees, reason
+        if in_n[t] > 1:  # a single fill keeps its exact price
+            in_px[t] = in_value[t] / in_size[t]
+        if out_n[t] > 1:
+            out_px[t] = out_value[t] / out_size[t]
+    return entry_bar, exit_bar, direction, in_px, out_px, in_size, pnl, fees, reason
 
 
 @njit(cache=True)
