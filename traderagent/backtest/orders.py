@@ -1,0 +1,153 @@
+"""Order-strategy backtests (grid, DCA): run the state machine over bars, book with vectorbt, check, measure.
+
+The simulation itself is numba (`<strategy>_nb.simulate_*_nb`): at each bar the book left by the previous
+step fills by the one intrabar rule in `orders_nb` (fills fed back into the state machine one by one), then
+the strategy steps at the bar's close and leaves a new book. This module only composes: the fills are booked
+by vectorbt as an independent ledger (`engine.book_with_vectorbt`, one row per fill), every shared gate of
+`integrity.check_integrity` runs, plus the spot-inventory gate order strategies need, and trades (one per
+grid cycle or DCA position) carry their fills.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from traderagent.backtest import nb
+from traderagent.backtest.costs import Costs
+from traderagent.backtest.integrity import REL_TOL, IntegrityError, check_integrity
+from traderagent.backtest.metrics import compute_stats
+from traderagent.backtest.records import REASON_NAMES
+from traderagent.backtest.result import BacktestResult, iso_utc, json_safe, trades_frame
+from traderagent.data import timeframes
+from traderagent.errors import UserError
+
+SIDE_NAMES = {1: "buy", -1: "sell"}
+
+
+@dataclass
+class OrderBacktestResult(BacktestResult):
+    """A BacktestResult whose trades also list their fills, plus the state machine's per-bar outputs."""
+
+    outputs: pd.DataFrame = field(default_factory=pd.DataFrame)  # per bar, columns = the strategy's OUTPUT_NAMES
+    state: Any = None  # the state after the last bar (GridState / DcaState)
+    extra: dict = field(default_factory=dict)  # strategy-specific report data (DCA ladders, ...)
+
+    def trade_fills(self) -> list[list[dict]]:
+        """Per trade id, its fills: time = open time of the bar where it filled, side, price, size, fee, reason."""
+        f = self.fills
+        out: list[list[dict]] = [[] for _ in range(len(self.trades))]
+        times = self.index[f["bar"]] if len(f) else []
+        for k in range(len(f)):
+            out[int(f["trade"][k])].append(json_safe({
+                "time": iso_utc(times[k]), "side": SIDE_NAMES[int(f["side"][k])], "price": f["price"][k],
+                "size": f["size"][k], "fee": f["fee"][k], "reason": REASON_NAMES[int(f["reason"][k])],
+            }))
+        return out
+
+    def trades_records(self) -> list[dict]:
+        rows = super().trades_records()
+        for row, fl in zip(rows, self.trade_fills(), strict=True):
+            row["fills"] = fl
+        return rows
+
+
+def spot_inventory_gate(fills: np.ndarray, position: np.ndarray, n: int, init_cash: float) -> tuple[bool, str]:
+    """No spot inventory below zero: after every fill and at every bar's end (tolerance 1e-9 x largest size)."""
+    if not len(fills):
+        return True, "no fills"
+    pos_fill = nb.replay_ledger_nb(fills, n, init_cash)[3]
+    tol = REL_TOL * float(fills["size"].max())
+    bad = pos_fill < -tol
+    if bad.any():
+        k = int(np.argmax(bad))
+        return False, (f"fill {k} (trade {int(fills['trade'][k])}, bar {int(fills['bar'][k])}): sells "
+                       f"{fills['size'][k]:.10g} leaving inventory {pos_fill[k]:.10g} < 0")
+    if (position < -tol).any():
+        i = int(np.argmax(position < -tol))
+        return False, f"bar {i}: position {position[i]:.10g} < 0"
+    return True, f"inventory >= 0 after all {len(fills)} fills (min {float(pos_fill.min()):.6g})"
+
+
+def _validate(bars: pd.DataFrame, first: int, initial_equity: float):
+    from traderagent.backtest.engine import _bars_arrays
+
+    arrays = _bars_arrays(bars)
+    if not 0 <= int(first) < len(bars) - 1:
+        raise UserError(f"backtest: trading start bar {first} leaves no bars to trade (of {len(bars)})")
+    if not (np.isfinite(initial_equity) and initial_equity > 0):
+        raise UserError(f"backtest: initial equity must be > 0 (got {initial_equity})")
+    return arrays
+
+
+def run_order_strategy(
+    name: str,
+    bars: pd.DataFrame,
+    params: Any,
+    timeframe: str,
+    costs: Costs,
+    initial_equity: float,
+    first: int,
+    *,
+    features: Callable,
+    new_state: Callable,
+    simulate: Callable,
+    output_names: tuple[str, ...],
+    extra: Callable | None = None,
+) -> OrderBacktestResult:
+    """Indicators on all `bars`, state machine from bar `first`, results on bars[first:] (fills re-indexed)."""
+    tf = timeframes.normalize(timeframe)
+    init = float(initial_equity)
+    index_all, *_ = _validate(bars, first, init)
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    feats = features(bars, params)
+    state = new_state(params, init)
+    fills_buf, nf, out = simulate(feats, params, costs, state, start=int(first))
+    t1 = time.perf_counter()
+    timings["simulate"] = t1 - t0
+    fills = fills_buf[:nf].copy()
+    fills["bar"] -= first
+    out = out[first:]
+    index = index_all[first:]
+    o, h, lo, c = (np.ascontiguousarray(a[first:]) for a in feats[:4])
+    cash, pos, equity = out[:, 0].copy(), out[:, 1].copy(), out[:, 2].copy()
+    fsb = fills["bar"] - 1  # every fill comes from the book the previous bar's close left
+    import vectorbt  # noqa: F401 - timed on its own: the first import takes seconds
+
+    t2 = time.perf_counter()
+    timings["vectorbt_import"] = t2 - t1
+    from traderagent.backtest.engine import book_with_vectorbt
+
+    book = book_with_vectorbt(index, c, fills, init, tf)
+    t3 = time.perf_counter()
+    timings["vectorbt_book"] = t3 - t2
+    report = check_integrity(open_=o, high=h, low=lo, close=c, fills=fills, fill_signal_bar=fsb, equity=equity,
+                             cash=cash, position=pos, init_cash=init, reference_equity=book["equity"],
+                             timeframe=tf, leverage=1.0, index=index, raise_on_fail=True)
+    ok, detail = spot_inventory_gate(fills, pos, len(c), init)
+    report["checks"]["spot_inventory"] = {"ok": ok, "detail": detail}
+    report["ok"] = bool(report["ok"] and ok)
+    if not ok:
+        raise IntegrityError(f"integrity gate 'spot_inventory' failed: {detail}", report)
+    t4 = time.perf_counter()
+    timings["integrity"] = t4 - t3
+    tcols = nb.trades_from_fills_nb(fills, c[-1], len(c) - 1)
+    trades = trades_frame(index, tcols)
+    stats = compute_stats(equity, init, tf, tcols[6], pos, fills["bar"])
+    timings["trades_and_stats"] = time.perf_counter() - t4
+    outputs = pd.DataFrame(out, index=index, columns=list(output_names))
+    settings = {"initial_equity": init, "first_bar": int(first), "strategy": name}
+    result = OrderBacktestResult(
+        index=index, timeframe=tf, initial_equity=init, equity=equity, cash=cash, position=pos, fills=fills,
+        fill_signal_bar=fsb, trades=trades, stats=stats, integrity=report, costs=costs, settings=settings,
+        timings=timings, portfolio=book["portfolio"], outputs=outputs, state=state,
+    )
+    if extra is not None:
+        result.extra = extra(result, params, fills_buf[:nf])
+    return result
