@@ -94,6 +94,10 @@ def test_bbands_and_bandwidth_match_talib(market, n, nbdev, request):
     # TA-Lib has no bandwidth: the documented formula applied to TA-Lib's bands is the reference
     assert_matches(nb.bandwidth_1d_nb(c, n, nbdev), (t_upper - t_lower) / t_mid)
     assert_matches(nb.rolling_var_1d_nb(c, n), talib.VAR(c, n))
+    # the one-call kernel and the bands-based helper (used by the wrapper) agree bit for bit
+    assert np.array_equal(
+        nb.bandwidth_1d_nb(c, n, nbdev), nb.bandwidth_from_bands_1d_nb(upper, mid, lower), equal_nan=True
+    )
 
 
 @pytest.mark.parametrize("market", MARKETS)
@@ -353,6 +357,8 @@ def test_window_limits_and_other_bad_input():
     for func in ("rsi", "adx", "bbands"):  # TA-Lib's range starts at 2 for these
         with pytest.raises(UserError, match=rf"^{func}: n must be an integer >= 2"):
             WINDOW_CALLS[func](1)
+    with pytest.raises(ValueError, match="window must be >= 1"):  # kernels called directly check too
+        nb.ema_1d_nb(CLOSE.to_numpy(), 0)
     with pytest.raises(UserError, match=r"nbdev must be a finite number >= 0"):
         ind.bbands(CLOSE, 20, float("nan"))
     with pytest.raises(UserError, match=r"^atr: the DataFrame has no columns 'high', 'low' .*pass candles"):
