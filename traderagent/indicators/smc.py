@@ -142,6 +142,8 @@ def compute_arrays(open_, high, low, close, settings: SMCSettings | None = None,
     """Run every primitive on float64 arrays. Returns (state, raw): `state` maps STATE_COLUMNS to n-length
     arrays; `raw` holds the kernels' event arrays (see `events` for the tidy frame)."""
     s = _settings(settings, overrides)
+    # one array type for every caller (pandas 3 hands out read-only views): one numba compilation
+    open_, high, low, close = (np.require(a, np.float64, ["C", "W"]) for a in (open_, high, low, close))
     L = s.swing_length
     is_sh, is_sl = smc_nb.find_swings_1d_nb(high, low, L, L)
     sh, sh_i, sl, sl_i = smc_nb.last_swings_1d_nb(high, low, is_sh, is_sl, L)
