@@ -132,14 +132,16 @@ def download(
     `exchange`: a ccxt exchange object to use instead of building one from `exchange_id` (the test seam).
     `progress`: a tqdm bar on stderr (shown only on a terminal).
     """
-    import ccxt
-
     tf = timeframes.normalize(timeframe)
     step = timeframes.seconds(tf) * 1000
     since_ms = to_ms(since, "since")
     until_ms = to_ms(until, "until")
+    if since_ms is None:
+        raise UserError("since is required: the open time of the first candle, e.g. 2024-01-01")
     if until_ms is not None and until_ms <= since_ms:
         raise UserError(f"until ({until}) must be after since ({since})")
+    import ccxt  # after the arguments are checked: importing ccxt takes about a second
+
     own = exchange is None
     ex = make_exchange(exchange_id) if own else exchange
     retry = {"retries": retries, "backoff": backoff}
