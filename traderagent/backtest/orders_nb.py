@@ -204,6 +204,15 @@ def push_fill_nb(fills: np.ndarray, n: int, trade: int, bar: int, side: int, pri
     return fills
 
 
+def same_arrays(a: np.ndarray, b: np.ndarray) -> bool:
+    """Equal shapes and values field by field (NaN equals NaN; padding bytes of aligned records ignored)."""
+    if a.shape != b.shape or a.dtype.names != b.dtype.names:
+        return False
+    if a.dtype.names is None:
+        return bool(np.array_equal(a, b, equal_nan=a.dtype.kind == "f"))
+    return all(same_arrays(a[name], b[name]) for name in a.dtype.names)
+
+
 def empty_fills(capacity: int = 256) -> np.ndarray:
     return np.empty(capacity, dtype=FILL_DTYPE)
 

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from traderagent.backtest.costs import Costs
-from traderagent.backtest.orders_nb import book_arrays, empty_fills
+from traderagent.backtest.orders_nb import book_arrays, empty_fills, same_arrays
 from traderagent.backtest.records import Reason
 from traderagent.config.units import percent_to_fraction
 from traderagent.data import timeframes
@@ -217,7 +217,7 @@ class DcaState:
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, DcaState):
             return NotImplemented
-        return all(a.tobytes() == b.tobytes() for a, b in zip(self.arrays(), other.arrays(), strict=True))
+        return all(same_arrays(a, b) for a, b in zip(self.arrays(), other.arrays(), strict=True))
 
 
 # ------------------------------------------------------------------------------------------------ runs

@@ -19,7 +19,7 @@ import pandas as pd
 import yaml
 
 from traderagent.backtest.costs import Costs
-from traderagent.backtest.orders_nb import book_arrays, empty_fills
+from traderagent.backtest.orders_nb import book_arrays, empty_fills, same_arrays
 from traderagent.config.units import percent_to_fraction
 from traderagent.data import timeframes
 from traderagent.errors import ConfigError
@@ -218,7 +218,7 @@ class GridState:
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, GridState):
             return NotImplemented
-        return all(a.tobytes() == b.tobytes() for a, b in zip(self.arrays(), other.arrays(), strict=True))
+        return all(same_arrays(a, b) for a, b in zip(self.arrays(), other.arrays(), strict=True))
 
 
 # ------------------------------------------------------------------------------------------------ runs
