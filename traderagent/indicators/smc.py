@@ -187,7 +187,7 @@ def state_arrays(bars: pd.DataFrame, settings: SMCSettings | None = None, **over
 
 def state(bars: pd.DataFrame, settings: SMCSettings | None = None, **overrides) -> pd.DataFrame:
     """Per-bar as-of frame on the candles' index (columns: STATE_COLUMNS)."""
-    return pd.DataFrame(state_arrays(bars, settings, **overrides), index=bars.index)
+    return pd.DataFrame(state_arrays(bars, settings, **overrides), index=bars.index, copy=False)
 
 
 def _frame(index: pd.DatetimeIndex, kind, direction, anchor, confirm, level=None, top=None, bottom=None,
