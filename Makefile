@@ -23,8 +23,10 @@ $(STAMP): requirements.lock pyproject.toml
 sample: $(STAMP)  ## fill data/ with the bundled sample candles (../shared/data, $$TRADERAGENT_SAMPLE_DIR, or download)
 	$(PY) -m traderagent data sample
 
-demo: sample  ## run the main job on the bundled data
+demo: sample  ## run the main job on the bundled data: Trend-Follower backtest on BTC/USDT 1h + HTML report
 	$(PY) -m traderagent data inspect data/BTC_USDT-15m.csv.gz
+	$(PY) -m traderagent backtest --strategy trend_follower --symbol BTC/USDT --timeframe 1h \
+		--data data/BTC_USDT-15m.csv.gz --report reports/trend_follower-BTC_USDT-1h.html
 
 test: sample  ## run the whole test suite
 	$(PY) -m pytest $(PYTEST_ARGS)
