@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import talib
+from numba import njit
 
 import traderagent.indicators as ind
 from traderagent.errors import UserError
@@ -367,3 +368,20 @@ def test_window_limits_and_other_bad_input():
         ind.ema(CANDLES, 14)
     with pytest.raises(UserError, match=r"^rsi: the series must be numeric"):
         ind.rsi(pd.Series(["a", "b", "c"]), 2)
+
+
+@njit(cache=False)
+def _strategy_like_kernel(high, low, close):
+    fast = nb.ema_1d_nb(close, 12)
+    slow = nb.ema_1d_nb(close, 26)
+    adx, _, _ = nb.adx_1d_nb(high, low, close, 14)
+    return (fast > slow) & (adx > 20.0)
+
+
+def test_kernels_are_callable_from_other_numba_code_and_on_read_only_arrays(btc_15m):
+    hi, lo, c, _ = (x[:5000].copy() for x in _ohlcv(btc_15m))
+    for x in (hi, lo, c):
+        x.flags.writeable = False  # pandas' copy-on-write hands out read-only views
+    signal = _strategy_like_kernel(hi, lo, c)
+    expected = (talib.EMA(c, 12) > talib.EMA(c, 26)) & (talib.ADX(hi, lo, c, 14) > 20.0)
+    assert signal.sum() > 100 and np.array_equal(signal, expected)
