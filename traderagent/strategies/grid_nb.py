@@ -119,7 +119,7 @@ SLOT_DTYPE = np.dtype(
 
 #: Per-bar outputs (after the bar's fills and the step at its close): what the harness and the report read.
 OUTPUT_NAMES = ("cash", "position", "equity", "status", "lower", "upper", "stop", "best_buy", "best_sell",
-                "exposure", "cycles")
+                "exposure", "cap", "cycles")
 N_OUT = len(OUTPUT_NAMES)
 EPS = 1e-12
 
@@ -480,5 +480,6 @@ def simulate_grid_nb(open_, high, low, close, atr, adx, p, h, slots, levels, boo
         out[i, 7] = summary.max_buy
         out[i, 8] = summary.min_sell
         out[i, 9] = h.held_cost
-        out[i, 10] = h.cycles
+        out[i, 10] = h.cap
+        out[i, 11] = h.cycles
     return fills, nf
