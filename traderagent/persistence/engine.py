@@ -129,9 +129,14 @@ def make_engine(url: str | URL | None = None, options: EngineOptions | None = No
         pool_timeout=opts.pool_timeout,
         pool_recycle=opts.pool_recycle,
         pool_pre_ping=True,
-        connect_args={"connect_timeout": opts.connect_timeout, "application_name": "traderagent"},
+        connect_args=_pg_connect_args(opts),
         echo=opts.echo,
     )
+
+
+def _pg_connect_args(opts: EngineOptions) -> dict[str, Any]:
+    # sessions in UTC: timestamps come back already in UTC, and server-side date functions agree with ours
+    return {"connect_timeout": opts.connect_timeout, "application_name": "traderagent", "options": "-c TimeZone=UTC"}
 
 
 def _sqlite_engine(url: URL, opts: EngineOptions) -> Engine:
@@ -154,7 +159,9 @@ def _sqlite_engine(url: URL, opts: EngineOptions) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: sa.Connection) -> None:
-        conn.exec_driver_sql("BEGIN")
+        # IMMEDIATE takes the write lock up front: concurrent writers wait (busy timeout) instead of failing
+        # when a read-then-write transaction finds its snapshot stale.
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
 
@@ -202,7 +209,7 @@ def make_async_engine(url: str | URL | None = None, options: EngineOptions | Non
         pool_timeout=opts.pool_timeout,
         pool_recycle=opts.pool_recycle,
         pool_pre_ping=True,
-        connect_args={"connect_timeout": opts.connect_timeout, "application_name": "traderagent"},
+        connect_args=_pg_connect_args(opts),
         echo=opts.echo,
     )
 

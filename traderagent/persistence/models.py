@@ -100,7 +100,8 @@ class Signal(Base):
     __table_args__ = (sa.UniqueConstraint("strategy_id", "symbol", "timeframe", "bar_time", "kind"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    strategy_id: Mapped[int] = mapped_column(sa.ForeignKey("strategies.id", ondelete="CASCADE"), index=True)
+    # no separate index on strategy_id / order_id: the unique keys below start with it
+    strategy_id: Mapped[int] = mapped_column(sa.ForeignKey("strategies.id", ondelete="CASCADE"))
     symbol: Mapped[str] = mapped_column(sa.String(40))
     timeframe: Mapped[str] = mapped_column(sa.String(8))
     bar_time: Mapped[dt.datetime]
@@ -160,7 +161,7 @@ class Fill(Base):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    order_id: Mapped[int] = mapped_column(sa.ForeignKey("orders.id", ondelete="CASCADE"), index=True)
+    order_id: Mapped[int] = mapped_column(sa.ForeignKey("orders.id", ondelete="CASCADE"))
     trade_id: Mapped[str | None] = mapped_column(sa.String(128))
     time: Mapped[dt.datetime]
     price: Mapped[Decimal]

@@ -18,7 +18,6 @@ from traderagent.persistence.errors import DatabaseError, DuplicateOrderError, N
 from traderagent.persistence.jsonutil import jsonable
 from traderagent.persistence.models import Fill, Order, Strategy, utcnow
 from traderagent.persistence.records import TERMINAL_STATUSES, FillRecord, OrderRecord, from_db
-from traderagent.persistence.types import quantize_money
 
 _UNIQUE_ORDER = "uq_orders_client_order_id"
 _IMMUTABLE = ("exchange", "symbol", "side", "type")
@@ -210,15 +209,11 @@ def _insert_orders(conn: sa.Connection, orders: Sequence[OrderRecord], sids: dic
 
 _COPY_ORDERS = "COPY orders (id, strategy_id, created_at, updated_at, {}) FROM STDIN"
 _COPY_FILLS = "COPY fills (order_id, trade_id, time, price, amount, fee, fee_currency, liquidity) FROM STDIN"
-_MONEY_KEYS = frozenset({"amount", "price", "filled", "average_price", "fee"})
 
 
 def _copy_orders(conn: sa.Connection, orders: Sequence[OrderRecord], sids: dict[str, int]) -> None:
     import psycopg
     from psycopg.types.json import Jsonb
-
-    def money(value: Any) -> Any:
-        return None if value is None else quantize_money(value)
 
     keys = list(_order_values(orders[0]))
     now = utcnow()
@@ -233,19 +228,16 @@ def _copy_orders(conn: sa.Connection, orders: Sequence[OrderRecord], sids: dict[
             with cur.copy(_COPY_ORDERS.format(", ".join(keys))) as copy:
                 for oid, order in zip(order_ids, orders, strict=True):
                     values = _order_values(order)
-                    row = [money(values[k]) if k in _MONEY_KEYS else values[k] for k in keys]
+                    row = list(values.values())  # amounts are already exact 18-decimal Decimals (records)
                     row[keys.index("meta")] = Jsonb(values["meta"])
                     copy.write_row([oid, sids[order.strategy], now, now, *row])
             with cur.copy(_COPY_FILLS) as copy:
                 for oid, order in zip(order_ids, orders, strict=True):
                     for f in order.fills:
-                        copy.write_row([oid, f.trade_id, f.time, money(f.price), money(f.amount), money(f.fee),
-                                        f.fee_currency, f.liquidity])  # fmt: skip
-        except psycopg.errors.UniqueViolation as exc:
-            dup = _duplicate(exc)
-            if dup is not None:
-                raise dup from exc
-            raise
+                        copy.write_row([oid, f.trade_id, f.time, f.price, f.amount, f.fee, f.fee_currency,
+                                        f.liquidity])  # fmt: skip
+        except psycopg.Error as exc:  # raised as SQLAlchemy would, so callers see one kind of error
+            raise sa.exc.DBAPIError.instance("COPY", None, exc, psycopg.Error) from exc
 
 
 def get_order(session: Session, client_order_id: str) -> OrderRecord | None:

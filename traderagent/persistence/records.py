@@ -19,7 +19,7 @@ from traderagent.persistence.models import (
     ORDER_TYPES,
     STRATEGY_STATUSES,
 )
-from traderagent.persistence.types import to_decimal
+from traderagent.persistence.types import quantize_money
 
 TERMINAL_STATUSES = frozenset({"filled", "canceled", "rejected", "expired"})
 
@@ -45,12 +45,11 @@ def _aware(name: str, value: dt.datetime) -> None:
 
 
 def _dec(obj: object, *names: str) -> None:
+    """Numbers become Decimals as the database will store them (18 decimals; too large is an error)."""
     for name in names:
         value = getattr(obj, name)
-        if value is not None and not isinstance(value, Decimal):
-            object.__setattr__(obj, name, to_decimal(value, name))
-        elif isinstance(value, Decimal) and not value.is_finite():
-            raise ValueError(f"{name}: {value} is not a finite number")
+        if value is not None:
+            object.__setattr__(obj, name, quantize_money(value, name))
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Context, Decimal, InvalidOperation
 from typing import Any
 
 import sqlalchemy as sa
@@ -24,6 +24,7 @@ MONEY_PRECISION = 38
 MONEY_SCALE = 18
 _QUANTUM = Decimal(1).scaleb(-MONEY_SCALE)
 _MAX_INTEGER_DIGITS = MONEY_PRECISION - MONEY_SCALE
+_CONTEXT = Context(prec=MONEY_PRECISION + 2, rounding=ROUND_HALF_UP)  # the default 28 digits are too few
 
 
 def to_decimal(value: Any, name: str = "value") -> Decimal:
@@ -52,7 +53,9 @@ def to_decimal(value: Any, name: str = "value") -> Decimal:
 
 def quantize_money(value: Any, name: str = "value") -> Decimal:
     """Round to 18 decimals the way PostgreSQL NUMERIC(38, 18) does, and refuse values it would overflow."""
-    d = to_decimal(value, name).quantize(_QUANTUM, rounding=ROUND_HALF_UP)
+    d = to_decimal(value, name)
+    if d.adjusted() < _MAX_INTEGER_DIGITS:
+        d = d.quantize(_QUANTUM, context=_CONTEXT)
     if d.adjusted() >= _MAX_INTEGER_DIGITS:
         raise ValueError(f"{name}: {value} has more than {_MAX_INTEGER_DIGITS} integer digits")
     return d
@@ -114,8 +117,8 @@ class UTCDateTime(sa.types.TypeDecorator[dt.datetime]):
         return value
 
     def process_result_value(self, value: Any, dialect: Dialect) -> dt.datetime | None:
-        if value is None:
-            return None
+        if value is None or value.tzinfo is dt.UTC:
+            return value
         if value.tzinfo is None:
             return value.replace(tzinfo=dt.UTC)
         return value.astimezone(dt.UTC)

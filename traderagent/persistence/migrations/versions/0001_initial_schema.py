@@ -219,7 +219,6 @@ def upgrade() -> None:
             name=op.f("uq_signals_strategy_id_symbol_timeframe_bar_time_kind"),
         ),
     )
-    op.create_index(op.f("ix_signals_strategy_id"), "signals", ["strategy_id"], unique=False)
     op.create_table(
         "strategy_states",
         sa.Column("strategy_id", sa.Integer(), nullable=False),
@@ -256,14 +255,11 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_fills")),
         sa.UniqueConstraint("order_id", "trade_id", name=op.f("uq_fills_order_id_trade_id")),
     )
-    op.create_index(op.f("ix_fills_order_id"), "fills", ["order_id"], unique=False)
 
 
 def downgrade() -> None:
-    op.drop_index(op.f("ix_fills_order_id"), table_name="fills")
     op.drop_table("fills")
     op.drop_table("strategy_states")
-    op.drop_index(op.f("ix_signals_strategy_id"), table_name="signals")
     op.drop_table("signals")
     op.drop_table("positions")
     op.drop_table("performance_metrics")
