@@ -426,8 +426,8 @@ def grid_step_nb(h, slots, levels, book, summary, p, bar: int, c: float, atr: fl
             _leave(h, c)
         elif p.range_mode == 1 and p.atr_hysteresis > 0 and abs(atr / h.atr_build - 1.0) > p.atr_hysteresis:
             _leave(h, c)
-        elif h.dirty == 1:
-            _rearm_idle(h, slots, levels, p, c)
+        elif h.dirty == 1 and h.cap - (h.held_cost + h.armed_notional + h.init_quote) >= p.level_fraction * h.capital:
+            _rearm_idle(h, slots, levels, p, c)  # only when a whole level's notional fits under the cap
     elif st == PAUSED:
         if calm and not trend:
             if h.lower <= c <= h.upper:
