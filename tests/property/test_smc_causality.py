@@ -23,6 +23,7 @@ PRIMITIVE_COLUMNS = {
     "structure": ["trend", "bos", "choch", "break_level"],
     "order_blocks": [c for c in smc.STATE_COLUMNS if "_ob" in c],
     "fvg": [c for c in smc.STATE_COLUMNS if "_fvg" in c],
+    "zones": [c for c in smc.STATE_COLUMNS if "_zone" in c],
     "liquidity": [c for c in smc.STATE_COLUMNS if c.startswith(("sweep", "liq", "eq"))],
     "premium_discount": ["range_high", "range_low", "pd_position"],
 }
@@ -138,11 +139,13 @@ def test_events_never_confirm_before_their_rule_delay(btc_15m, eth_15m):
     fvg_mitigation=st.sampled_from(["touch", "wick", "close"]),
     displacement_atr=st.sampled_from([0.0, 0.5]),
     eq_tolerance=st.sampled_from([0.0, 0.0005, 0.003]),
+    max_age=st.sampled_from([0, 30, 200]),
 )
 def test_random_settings_on_random_walks_rewrite_nothing(walk, seed, swing_length, break_on, ob_mitigation,
-                                                         fvg_mitigation, displacement_atr, eq_tolerance):
+                                                         fvg_mitigation, displacement_atr, eq_tolerance, max_age):
     s = smc.SMCSettings(swing_length=swing_length, break_on=break_on, ob_mitigation=ob_mitigation,
-                        fvg_mitigation=fvg_mitigation, displacement_atr=displacement_atr, eq_tolerance=eq_tolerance)
+                        fvg_mitigation=fvg_mitigation, displacement_atr=displacement_atr, eq_tolerance=eq_tolerance,
+                        max_age=max_age)
     o, h, lo, c = _arrays(walk(600, seed=seed))
     full, full_raw = smc.compute_arrays(o, h, lo, c, s)
     for t in np.random.default_rng(seed).choice(np.arange(5, 599), size=12, replace=False):

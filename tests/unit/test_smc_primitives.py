@@ -236,17 +236,20 @@ MITIGATES = {  # (direction, mode) -> does bar (h, l, c) mitigate zone (top, bot
 }
 
 
-def zone_oracle(h, lo, c, zones, mode):
-    """Brute force: first bar after confirmation that mitigates, then the nearest active zone per bar."""
-    mit = []
+def zone_oracle(h, lo, c, zones, mode, max_age=0):
+    """Brute force: first bar after confirmation (and before expiry) that mitigates, then the nearest
+    active zone per bar."""
+    mit, end = [], []
     for _a, cf, d, top, bot in zones:
         hit = MITIGATES[(d, mode)]
-        mit.append(next((s for s in range(cf + 1, len(c)) if hit(top, bot, h[s], lo[s], c[s])), -1))
+        stop = min(len(c), cf + max_age) if max_age else len(c)
+        mit.append(next((s for s in range(cf + 1, stop) if hit(top, bot, h[s], lo[s], c[s])), -1))
+        end.append(mit[-1] if mit[-1] >= 0 else stop)
     bull_top = np.full(len(c), np.nan)
     bear_bottom = np.full(len(c), np.nan)
     n_bull = np.zeros(len(c), dtype=int)
     for t in range(len(c)):
-        act = [(z[3], z[4], z[0], z[2]) for z, s in zip(zones, mit, strict=True) if z[1] <= t and (s < 0 or s > t)]
+        act = [(z[3], z[4], z[0], z[2]) for z, e in zip(zones, end, strict=True) if z[1] <= t < e]
         bulls = [(top, a) for top, _, a, d in act if d > 0]
         bears = [(-bot, a) for _, bot, a, d in act if d < 0]
         n_bull[t] = len(bulls)
@@ -257,13 +260,14 @@ def zone_oracle(h, lo, c, zones, mode):
     return np.array(mit), bull_top, bear_bottom, n_bull
 
 
+@pytest.mark.parametrize("max_age", [0, 40])
 @pytest.mark.parametrize("mode", ["touch", "wick", "close"])
-def test_zone_tracking_matches_brute_force(walk, mode):
+def test_zone_tracking_matches_brute_force(walk, mode, max_age):
     df = walk(800, seed=3)
     h, lo, c, o = (df[k].to_numpy() for k in ("high", "low", "close", "open"))
     zones = smc_nb.detect_fvg_1d_nb(o, h, lo, c, 0.0)
-    got = smc_nb.track_zones_1d_nb(h, lo, c, *zones, getattr(smc_nb.Mitigation, mode))
-    mit, bull_top, bear_bottom, n_bull = zone_oracle(h, lo, c, list(zip(*zones, strict=True)), mode)
+    got = smc_nb.track_zones_1d_nb(h, lo, c, *zones, getattr(smc_nb.Mitigation, mode), max_age)
+    mit, bull_top, bear_bottom, n_bull = zone_oracle(h, lo, c, list(zip(*zones, strict=True)), mode, max_age)
     assert np.array_equal(got[0], mit)
     assert np.array_equal(got[1], bull_top, equal_nan=True)
     assert np.array_equal(got[6], bear_bottom, equal_nan=True)
@@ -271,13 +275,15 @@ def test_zone_tracking_matches_brute_force(walk, mode):
     assert (mit[mit >= 0] > zones[1][mit >= 0]).all() and len(zones[0]) > 50
 
 
-def liquidity_oracle(df: pd.DataFrame, L: int, tol: float):
+def liquidity_oracle(df: pd.DataFrame, L: int, tol: float, max_age: int = 0):
     h, lo, c = (df[k].to_numpy() for k in ("high", "low", "close"))
     sh, sl = swing_oracle(df["high"], df["low"], L)
     live = {1: [], -1: []}  # entries [level, anchor, equal]
     taken = {1: [], -1: []}  # (bar, entry)
     sweeps, pairs, liq_high, eqh, eql = [], [], [], [], []
     for t in range(len(c)):
+        for d in (1, -1):
+            live[d] = [x for x in live[d] if not max_age or x[1] + L + max_age > t]
         for d, px in ((1, h[t]), (-1, lo[t])):
             for e in [x for x in live[d] if d * (px - x[0]) > 0]:
                 live[d].remove(e)
@@ -303,11 +309,12 @@ def liquidity_oracle(df: pd.DataFrame, L: int, tol: float):
     return sorted(sweeps), sorted(pairs), np.array(liq_high), np.array(eqh), np.array(eql)
 
 
-def test_liquidity_matches_brute_force(btc_15m):
+@pytest.mark.parametrize("max_age", [0, 200])
+def test_liquidity_matches_brute_force(btc_15m, max_age):
     df = btc_15m.iloc[:8000]
-    ev = smc.liquidity(df, swing_length=3, eq_tolerance=0.0005)
-    st = smc.state(df, swing_length=3, eq_tolerance=0.0005)
-    sweeps, pairs, liq_high, eqh, eql = liquidity_oracle(df, 3, 0.0005)
+    ev = smc.liquidity(df, swing_length=3, eq_tolerance=0.0005, max_age=max_age)
+    st = smc.state(df, swing_length=3, eq_tolerance=0.0005, max_age=max_age)
+    sweeps, pairs, liq_high, eqh, eql = liquidity_oracle(df, 3, 0.0005, max_age)
     sw = ev[ev.kind.str.startswith("sweep")]
     assert sorted(rows(sw, "direction", "anchor_idx", "confirm_idx", "level", "equal")) == sweeps
     eq = ev[ev.kind.str.startswith("equal")]
@@ -380,6 +387,18 @@ def test_state_columns_and_index(btc_15m):
     assert set(np.unique(st["trend"])) <= {-1, 0, 1}
 
 
+def test_combined_zone_is_the_nearer_of_ob_and_fvg(btc_15m):
+    st = smc.state(btc_15m.iloc[:20000])
+    ob, fvg, zone = st["bull_ob_top"], st["bull_fvg_top"], st["bull_zone_top"]
+    assert zone.equals(pd.concat([ob, fvg], axis=1).max(axis=1).rename("bull_zone_top"))
+    from_fvg = fvg.notna() & ~(fvg <= ob)
+    assert (st["bull_zone_bottom"][from_fvg] == st["bull_fvg_bottom"][from_fvg]).all()
+    assert (st["bull_zone_bottom"][~from_fvg].fillna(-1) == st["bull_ob_bottom"][~from_fvg].fillna(-1)).all()
+    bear = pd.concat([st["bear_ob_bottom"], st["bear_fvg_bottom"]], axis=1).min(axis=1)
+    assert st["bear_zone_bottom"].equals(bear.rename("bear_zone_bottom"))
+    assert from_fvg.any() and (~from_fvg & ob.notna()).any()
+
+
 def test_bad_settings_and_bad_candles_name_the_problem(btc_15m):
     with pytest.raises(ConfigError, match="ob_mitigation='body'.*'touch', 'wick' or 'close'"):
         smc.SMCSettings(ob_mitigation="body")
@@ -399,3 +418,14 @@ def test_tiny_inputs_give_empty_events():
     df = table().iloc[:2]
     assert smc.events(df).empty and len(smc.state(df)) == 2
     assert smc.events(table().iloc[:0]).empty
+
+
+def test_max_age_expires_zones_unmitigated():
+    # close rule: the bullish OB (confirmed at 6) would be mitigated at 8; with max_age=2 it expires at 8 first
+    st = smc.state(table(), swing_length=1, max_age=2)
+    assert st["n_bull_ob"].tolist() == [0] * 6 + [1, 1] + [0] * 4
+    ev = smc.order_blocks(table(), swing_length=1, max_age=2)
+    assert ev["mitigated_idx"].tolist() == [-1, -1]
+    assert smc.order_blocks(table(), swing_length=1, max_age=3)["mitigated_idx"].tolist() == [8, -1]
+    with pytest.raises(ConfigError, match="max_age=-1"):
+        smc.SMCSettings(max_age=-1)

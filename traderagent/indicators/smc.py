@@ -49,6 +49,10 @@ STATE_COLUMNS = {
     "bear_fvg_bottom": "its bottom",
     "bear_fvg_idx": "its anchor position",
     "n_bear_fvg": "number of active bearish FVGs",
+    "bull_zone_top": "nearest active bullish zone of either kind (OB or FVG, higher top; OB on ties): top",
+    "bull_zone_bottom": "its bottom",
+    "bear_zone_top": "nearest active bearish zone of either kind (lower bottom; OB on ties): top",
+    "bear_zone_bottom": "its bottom",
     "sweep_high": "True if this bar's high took a live swing high and closed back below it",
     "sweep_high_level": "the highest level swept on this bar (NaN if none)",
     "sweep_high_eq": "True if that level was part of an equal-highs pair",
@@ -82,6 +86,7 @@ class SMCSettings:
     atr_period: int = 14
     fvg_min_size: float = 0.0  # ignore gaps smaller than this fraction of price
     eq_tolerance: float = 0.001  # equal highs/lows: levels within this fraction of price
+    max_age: int = 0  # OB/FVG zones and liquidity levels expire this many bars after confirmation (0 = never)
 
     def __post_init__(self) -> None:
         def bad(key: str, why: str) -> ConfigError:
@@ -102,6 +107,8 @@ class SMCSettings:
             raise bad("fvg_min_size", "use a fraction >= 0")
         if not 0 <= self.eq_tolerance < 1:
             raise bad("eq_tolerance", "use a fraction in [0, 1), e.g. 0.001")
+        if not isinstance(self.max_age, int) or self.max_age < 0:
+            raise bad("max_age", "use an integer number of bars >= 0 (0 = zones and levels never expire)")
 
 
 def _settings(settings: SMCSettings | None, overrides: dict) -> SMCSettings:
@@ -151,10 +158,10 @@ def compute_arrays(open_, high, low, close, settings: SMCSettings | None = None,
     trend, bos, choch, brk_level, b_an, b_cf, b_dir, b_kind, b_lv = st
     ob = smc_nb.detect_order_blocks_1d_nb(open_, high, low, close, b_an, b_cf, b_dir,
                                           _atr(high, low, close, s), s.displacement_atr)
-    ob_tr = smc_nb.track_zones_1d_nb(high, low, close, *ob, _MITIGATION[s.ob_mitigation])
+    ob_tr = smc_nb.track_zones_1d_nb(high, low, close, *ob, _MITIGATION[s.ob_mitigation], s.max_age)
     fvg = smc_nb.detect_fvg_1d_nb(open_, high, low, close, s.fvg_min_size)
-    fvg_tr = smc_nb.track_zones_1d_nb(high, low, close, *fvg, _MITIGATION[s.fvg_mitigation])
-    liq = smc_nb.detect_liquidity_1d_nb(high, low, close, is_sh, is_sl, L, s.eq_tolerance)
+    fvg_tr = smc_nb.track_zones_1d_nb(high, low, close, *fvg, _MITIGATION[s.fvg_mitigation], s.max_age)
+    liq = smc_nb.detect_liquidity_1d_nb(high, low, close, is_sh, is_sl, L, s.eq_tolerance, s.max_age)
     rh, rl, pos = smc_nb.compute_premium_discount_1d_nb(high, low, close, sh_i, sl_i)
     state = {
         "swing_high": sh, "swing_high_idx": sh_i, "swing_low": sl, "swing_low_idx": sl_i,
@@ -167,6 +174,14 @@ def compute_arrays(open_, high, low, close, settings: SMCSettings | None = None,
             f"n_bull_{prefix}": nb_, f"bear_{prefix}_top": st_, f"bear_{prefix}_bottom": sb,
             f"bear_{prefix}_idx": sa, f"n_bear_{prefix}": ns,
         })
+    bull_fvg = ~(state["bull_fvg_top"] <= state["bull_ob_top"]) & ~np.isnan(state["bull_fvg_top"])
+    bear_fvg = ~(state["bear_fvg_bottom"] >= state["bear_ob_bottom"]) & ~np.isnan(state["bear_fvg_bottom"])
+    state.update({
+        "bull_zone_top": np.where(bull_fvg, state["bull_fvg_top"], state["bull_ob_top"]),
+        "bull_zone_bottom": np.where(bull_fvg, state["bull_fvg_bottom"], state["bull_ob_bottom"]),
+        "bear_zone_top": np.where(bear_fvg, state["bear_fvg_top"], state["bear_ob_top"]),
+        "bear_zone_bottom": np.where(bear_fvg, state["bear_fvg_bottom"], state["bear_ob_bottom"]),
+    })
     names = ("sweep_high", "sweep_high_level", "sweep_high_eq", "sweep_low", "sweep_low_level",
              "sweep_low_eq", "liq_high", "liq_low", "eqh", "eql")
     state.update(dict(zip(names, liq[:10], strict=True)))

@@ -352,11 +352,11 @@ def _heap_pop_nb(hv, ht, hi, size):
 
 
 @njit(cache=True)
-def track_zones_1d_nb(high, low, close, z_anchor, z_confirm, z_dir, z_top, z_bottom, mode):
+def track_zones_1d_nb(high, low, close, z_anchor, z_confirm, z_dir, z_top, z_bottom, mode, max_age):
     """Mitigation and as-of state of zones (OBs or FVGs) given in confirmation order.
 
     A zone is active from its confirmation bar c through the bar before its mitigation bar s (first s > c
-    with is_mitigated_nb true). Returns mitigated (bar index per zone, -1 = still active) and per bar t,
+    with is_mitigated_nb true); with max_age > 0 it also expires (unmitigated) at bar c + max_age. Returns mitigated (bar index per zone, -1 = still active) and per bar t,
     after bar t: the nearest active bullish zone (highest top; newest anchor on ties) as bull_top,
     bull_bottom, bull_anchor, the nearest active bearish zone (lowest bottom) as bear_*, and the counts
     n_bull, n_bear of active zones.
@@ -380,11 +380,20 @@ def track_zones_1d_nb(high, low, close, z_anchor, z_confirm, z_dir, z_top, z_bot
     nsize = np.zeros(2, dtype=np.int64)
     cnt = np.zeros(2, dtype=np.int64)
     nxt = 0
+    ex = 0
     for t in range(n):
+        while max_age > 0 and ex < nxt and z_confirm[ex] + max_age <= t:
+            if alive[ex]:
+                alive[ex] = False
+                cnt[0 if z_dir[ex] > 0 else 1] -= 1
+            ex += 1
         for side in range(2):
             d = 1 if side == 0 else -1
             while tsize[side] > 0:
                 z = ti[side, 0]
+                if not alive[z]:  # expired: drop lazily
+                    tsize[side] = _heap_pop_nb(tv[side], tt[side], ti[side], tsize[side])
+                    continue
                 if not is_mitigated_nb(d, z_top[z], z_bottom[z], high[t], low[t], close[t], mode):
                     break
                 tsize[side] = _heap_pop_nb(tv[side], tt[side], ti[side], tsize[side])
@@ -416,12 +425,23 @@ def track_zones_1d_nb(high, low, close, z_anchor, z_confirm, z_dir, z_top, z_bot
 
 
 @njit(cache=True)
-def detect_liquidity_1d_nb(high, low, close, is_sh, is_sl, right, tol):
+def _unlist_nb(live, where, nlive, alive, side, j):
+    """Mark slot j dead and swap-remove it from the compact live list of its side."""
+    alive[side, j] = False
+    nlive[side] -= 1
+    last = live[side, nlive[side]]
+    live[side, where[side, j]] = last
+    where[side, last] = where[side, j]
+
+
+@njit(cache=True)
+def detect_liquidity_1d_nb(high, low, close, is_sh, is_sl, right, tol, max_age):
     """Liquidity at swing points: equal highs/lows within a relative tolerance, and sweeps.
 
     Each confirmed swing high (at anchor + right) becomes a live level; it stays live until the first later
     bar whose high is strictly above it (it is "taken"). When taken by a bar whose close is strictly back
-    below it, that bar sweeps it (wick through, close back inside).
+    below it, that bar sweeps it (wick through, close back inside). With max_age > 0 a level confirmed at c
+    also expires (untaken) at bar c + max_age.
     Equal highs: a new swing high at anchor a pairs with the newest earlier swing high p that was still live
     when bar a opened (a may itself have taken p) and lies within tol * price of it. The pair's pool level is
     the higher of the two; that (live) level is flagged "equal", so its later sweep is a sweep of equal highs.
@@ -459,18 +479,25 @@ def detect_liquidity_1d_nb(high, low, close, is_sh, is_sl, right, tol):
     eqe_px = np.empty((2, 2 * n))  # top, bottom
     ms = 0
     me = 0
+    ex = np.zeros(2, dtype=np.int64)
     for t in range(n):
+        for side in range(2):
+            while max_age > 0 and ex[side] < nslot[side] and an[side, ex[side]] + right + max_age <= t:
+                j = ex[side]
+                if alive[side, j]:
+                    _unlist_nb(live, where, nlive, alive, side, j)
+                ex[side] += 1
         for side in range(2):
             d = 1 if side == 0 else -1
             px = high[t] if d > 0 else low[t]
-            while hsize[side] > 0 and d * (px - lv[side, hs[side, 0]]) > 0.0:
+            while hsize[side] > 0:
                 j = hs[side, 0]
+                if alive[side, j] and not d * (px - lv[side, j]) > 0.0:
+                    break
                 hsize[side] = _heap_pop_nb(hv[side], ht[side], hs[side], hsize[side])
-                alive[side, j] = False
-                nlive[side] -= 1
-                last = live[side, nlive[side]]
-                live[side, where[side, j]] = last
-                where[side, last] = where[side, j]
+                if not alive[side, j]:  # expired: drop lazily
+                    continue
+                _unlist_nb(live, where, nlive, alive, side, j)
                 taken[side, ntaken[side]] = j
                 taken_at[side, ntaken[side]] = t
                 ntaken[side] += 1
@@ -527,6 +554,8 @@ def detect_liquidity_1d_nb(high, low, close, is_sh, is_sl, right, tol):
                 eqe_px[1, me] = min(level, lv[side, ref])
                 me += 1
         for side in range(2):
+            while hsize[side] > 0 and not alive[side, hs[side, 0]]:
+                hsize[side] = _heap_pop_nb(hv[side], ht[side], hs[side], hsize[side])
             if hsize[side] > 0:
                 nearest[side, t] = lv[side, hs[side, 0]]
             h2 = 2 + side
