@@ -36,7 +36,7 @@ class OrderBacktestResult(BacktestResult):
 
     outputs: pd.DataFrame = field(default_factory=pd.DataFrame)  # per bar, columns = the strategy's OUTPUT_NAMES
     state: Any = None  # the state after the last bar (GridState / DcaState)
-    extra: dict = field(default_factory=dict)  # strategy-specific report data (DCA ladders, ...)
+    extra: dict = field(default_factory=dict)  # "params" (the effective params object) + report data (DCA ladders)
 
     def trade_fills(self) -> list[list[dict]]:
         """Per trade id, its fills: time = open time of the bar where it filled, side, price, size, fee, reason."""
@@ -142,12 +142,14 @@ def run_order_strategy(
     stats = compute_stats(equity, init, tf, tcols[6], pos, fills["bar"])
     timings["trades_and_stats"] = time.perf_counter() - t4
     outputs = pd.DataFrame(out, index=index, columns=list(output_names))
-    settings = {"initial_equity": init, "first_bar": int(first), "strategy": name}
+    settings = {"initial_equity": init, "first_bar": int(first), "strategy": name,
+                "params": json_safe(params.model_dump())}  # the effective params (preset + config + overrides)
     result = OrderBacktestResult(
         index=index, timeframe=tf, initial_equity=init, equity=equity, cash=cash, position=pos, fills=fills,
         fill_signal_bar=fsb, trades=trades, stats=stats, integrity=report, costs=costs, settings=settings,
         timings=timings, portfolio=book["portfolio"], outputs=outputs, state=state,
     )
+    result.extra = {"params": params}
     if extra is not None:
-        result.extra = extra(result, params, fills_buf[:nf])
+        result.extra.update(extra(result, params, fills_buf[:nf]))
     return result

@@ -279,11 +279,12 @@ def window_replay(bars: pd.DataFrame, params: GridParams, t: int, window: int, c
     return out[-1]
 
 
-def levels_matrix(result: Any, params: GridParams) -> np.ndarray:
-    """(n, grid_levels) price of each level per bar (NaN while no grid is laid), for the report."""
+def levels_matrix(result: Any, params: GridParams | None = None) -> np.ndarray:
+    """(n, grid_levels) price of each level per bar after its close (NaN while no grid rests), for the report."""
+    params = result.extra["params"] if params is None else params
     o = result.outputs
     lower, upper = o["lower"].to_numpy(), o["upper"].to_numpy()
-    built = o["status"].to_numpy() != gnb.FLAT
+    built = np.isin(o["status"].to_numpy(), (gnb.ACTIVE, gnb.PAUSED))  # levels resting (buys withdrawn if paused)
     n = int(params.grid_levels)
     frac = np.arange(n) / (n - 1)
     with np.errstate(invalid="ignore", divide="ignore"):
