@@ -290,7 +290,7 @@ def replay_section(df: pd.DataFrame, ref, L: int, cuts: np.ndarray) -> str:
         for k in smc.STATE_COLUMNS:
             f, p = full[k][: t + 1], part[k]
             ours += int(np.sum(~((f == p) | (np.isnan(f) & np.isnan(p))))) if f.dtype.kind == "f" else int(np.sum(f != p))
-    rows.append(["ours: all 37 state columns", len(cuts), 0 if ours == 0 else "see rows", ours])
+    rows.append([f"ours: all {len(smc.STATE_COLUMNS)} state columns", len(cuts), "0" if ours == 0 else "see rows", ours])
     return (f"### Replay on prefixes ({len(df)} bars, {len(cuts)} random cuts t)\n\n"
             + table(["output", "cuts", "reading at t rewritten", "earlier rows rewritten (sum over cuts)"], rows))
 
