@@ -254,3 +254,27 @@ def test_run_dca_json_trades_list_fills_and_ladders(walk):
     lad = r.extra["ladders"][0]
     assert lad["base_price"] == js["trades"][0]["fills"][0]["price"]
     assert [s["k"] for s in lad["safety"]] == list(range(1, p.max_safety_orders + 1))
+
+
+# ------------------------------------------------------------------------------------------ bundled data
+@pytest.mark.parametrize("stop_reference", ["first_entry", "average"])
+def test_bundled_btc_and_eth_pass_every_gate(btc_15m, eth_15m, stop_reference):
+    import json
+
+    p = dca_params(stop_reference=stop_reference, scale_out=((1.0, 0.3),))
+    for bars in (btc_15m, eth_15m):
+        r = run_dca(bars, p, "15m", Costs(), 10_000.0, first=1000)
+        assert r.integrity["ok"] and all(c["ok"] for c in r.integrity["checks"].values())
+        assert len(r.trades) > 50
+        js = r.to_json_dict(strategy="dca", symbol="BTC/USDT", timeframe="15m", params=p)
+        json.dumps(js, allow_nan=False)
+        assert sum(t["pnl"] for t in js["trades"]) == pytest.approx(js["final_equity"] - 10_000.0, abs=1e-6)
+
+
+def test_bundled_prefix_replay_rewrites_nothing(eth_15m):
+    p = dca_params()
+    bars = eth_15m.iloc[:20_000]
+    full = outputs_matrix(bars, p)
+    for t in (3000, 9999, 19_999):
+        np.testing.assert_array_equal(outputs_matrix(bars.iloc[: t + 1], p)[t], full[t])
+    np.testing.assert_allclose(window_replay(bars, p, 15_000, 2000), full[15_000], rtol=1e-9)

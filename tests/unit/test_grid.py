@@ -329,3 +329,29 @@ def test_run_grid_result_carries_fills_per_trade_and_levels(walk):
     built = ~np.isnan(lv[:, 0])
     np.testing.assert_allclose(lv[built, 0], r.outputs["lower"].to_numpy()[built])
     assert isinstance(r.outputs, pd.DataFrame) and list(r.outputs.columns) == list(gnb.OUTPUT_NAMES)
+
+
+# ------------------------------------------------------------------------------------------ bundled data
+@pytest.mark.parametrize("preset", ["low", "medium", "high"])
+def test_bundled_btc_and_eth_pass_every_gate(btc_15m, eth_15m, preset):
+    import json
+
+    p = grid_params(preset=preset)
+    for bars in (btc_15m, eth_15m):
+        r = run_grid(bars, p, "15m", Costs(), 10_000.0, first=1000)
+        assert r.integrity["ok"] and all(c["ok"] for c in r.integrity["checks"].values())
+        assert len(r.trades) > 100 and r.state.hdr[0]["cycles"] > 100
+        js = r.to_json_dict(strategy="grid", symbol="BTC/USDT", timeframe="15m", params=p)
+        json.dumps(js, allow_nan=False)
+        assert sum(t["pnl"] for t in js["trades"]) == pytest.approx(js["final_equity"] - 10_000.0, abs=1e-6)
+
+
+def test_bundled_prefix_replay_rewrites_nothing(btc_15m):
+    from traderagent.strategies.grid import outputs_matrix
+
+    p = grid_params(preset="medium")
+    bars = btc_15m.iloc[:20_000]
+    full = outputs_matrix(bars, p)
+    for t in (3000, 9999, 19_999):
+        np.testing.assert_array_equal(outputs_matrix(bars.iloc[: t + 1], p)[t], full[t])
+    np.testing.assert_allclose(window_replay(bars, p, 15_000, 2000), full[15_000], rtol=1e-9)

@@ -23,7 +23,7 @@ from traderagent.backtest.costs import Costs
 from traderagent.backtest.integrity import REL_TOL, IntegrityError, check_integrity
 from traderagent.backtest.metrics import compute_stats
 from traderagent.backtest.records import REASON_NAMES
-from traderagent.backtest.result import BacktestResult, iso_utc, json_safe, trades_frame
+from traderagent.backtest.result import ISO, BacktestResult, json_safe, trades_frame
 from traderagent.data import timeframes
 from traderagent.errors import UserError
 
@@ -42,12 +42,14 @@ class OrderBacktestResult(BacktestResult):
         """Per trade id, its fills: time = open time of the bar where it filled, side, price, size, fee, reason."""
         f = self.fills
         out: list[list[dict]] = [[] for _ in range(len(self.trades))]
-        times = self.index[f["bar"]] if len(f) else []
-        for k in range(len(f)):
-            out[int(f["trade"][k])].append(json_safe({
-                "time": iso_utc(times[k]), "side": SIDE_NAMES[int(f["side"][k])], "price": f["price"][k],
-                "size": f["size"][k], "fee": f["fee"][k], "reason": REASON_NAMES[int(f["reason"][k])],
-            }))
+        if not len(f):
+            return out
+        times = self.index[f["bar"]].tz_convert("UTC").strftime(ISO).tolist()
+        cols = zip(f["trade"].tolist(), times, f["side"].tolist(), f["price"].tolist(), f["size"].tolist(),
+                   f["fee"].tolist(), f["reason"].tolist(), strict=True)
+        for trade, time_, side, price, size, fee, reason in cols:  # all finite: the ledger gate checked them
+            out[trade].append({"time": time_, "side": SIDE_NAMES[side], "price": price, "size": size, "fee": fee,
+                               "reason": REASON_NAMES[reason]})
         return out
 
     def trades_records(self) -> list[dict]:
