@@ -355,3 +355,58 @@ def test_bundled_prefix_replay_rewrites_nothing(btc_15m):
     for t in (3000, 9999, 19_999):
         np.testing.assert_array_equal(outputs_matrix(bars.iloc[: t + 1], p)[t], full[t])
     np.testing.assert_allclose(window_replay(bars, p, 15_000, 2000), full[15_000], rtol=1e-9)
+
+
+def test_state_restored_in_another_process_continues_identically(tmp_path):
+    """Save after bar t here, continue in a fresh interpreter, compare with the uninterrupted run."""
+    import subprocess
+    import sys
+    import textwrap
+
+    script = textwrap.dedent("""
+        import sys
+        from pathlib import Path
+        import numpy as np, pandas as pd
+        from traderagent.backtest.costs import Costs
+        from traderagent.strategies.grid import GridState, features, grid_params, simulate
+
+        def bars():
+            rng = np.random.default_rng(11)
+            c = 100 * np.exp(np.cumsum(rng.normal(0, 0.006, 2000)))
+            o = np.r_[100.0, c[:-1]]
+            w = np.abs(rng.normal(0, 0.004, (2, 2000))) * c
+            idx = pd.date_range("2024-01-01", periods=2000, freq="15min", tz="UTC")
+            return pd.DataFrame({"open": o, "high": np.maximum(o, c) + w[0], "low": np.minimum(o, c) - w[1],
+                                 "close": c}, index=idx)
+
+        p = grid_params(preset="low", adx_filter=False)
+        feats = features(bars(), p)
+        mode, path, cut = sys.argv[1], sys.argv[2], int(sys.argv[3])
+        if mode == "first":
+            s = GridState.new(p, 10_000.0)
+            simulate(feats, p, Costs(), s, 0, cut)
+            Path(path).write_bytes(s.to_bytes())
+        else:
+            s = GridState.from_bytes(Path(path).read_bytes())
+            f, nf, out = simulate(feats, p, Costs(), s, cut)
+            np.savez(path + ".out.npz", fills=f[:nf], out=out[cut:])
+            Path(path + ".final").write_bytes(s.to_bytes())
+        """)
+    (tmp_path / "cont.py").write_text(script)
+    path = str(tmp_path / "state.bin")
+    for mode in ("first", "rest"):
+        subprocess.run([sys.executable, str(tmp_path / "cont.py"), mode, path, "1200"], check=True, timeout=300)
+    ns: dict = {}
+    exec(compile(script.split("p = grid_params")[0], "bars", "exec"), ns)
+    p = grid_params(preset="low", adx_filter=False)
+    from traderagent.strategies.grid import features
+
+    full = GridState.new(p, 10_000.0)
+    f, nf, out = simulate(features(ns["bars"](), p), p, Costs(), full)
+    with np.load(path + ".out.npz") as z:
+        np.testing.assert_array_equal(z["out"], out[1200:])
+        rest = f[:nf][f[:nf]["bar"] >= 1200]
+        assert len(rest) > 10 and same_arrays(z["fills"], rest)
+    from pathlib import Path
+
+    assert GridState.from_bytes(Path(path + ".final").read_bytes()) == full
