@@ -121,51 +121,59 @@ def trade_pnl_nb(
 
 
 @njit(cache=True)
-def buy_all_nb(
-    cash: float, price: float, fees: float, slippage: float, min_size: float
-) -> tuple[float, float, float]:
-    """Match vectorbt's `buy_nb` for size=inf, long-only, no fixed fees: (size, fill price, fees) or size 0."""
+def buy_all_nb(cash: float, adj_price: float, fees: float, min_size: float) -> tuple[float, float]:
+    """Match vectorbt's `buy_nb` for size=inf, long-only, no fixed fees, at the slipped price: (size, fees).
+
+    Size 0 means no fill (NaN price, no cash, or below `min_size`)."""
     if is_close_nb(cash, 0.0):
         cash = 0.0
-    if np.isnan(price) or cash == 0.0:
-        return 0.0, np.nan, 0.0
-    adj_price = price * (1 + slippage)
+    if np.isnan(adj_price) or cash == 0.0:
+        return 0.0, 0.0
     max_req_cash = add_nb(cash, -0.0) / (1 + fees)
     if max_req_cash <= 0:
-        return 0.0, np.nan, 0.0
+        return 0.0, 0.0
     size = max_req_cash / adj_price
     if not is_close_nb(size, min_size) and size < min_size:
-        return 0.0, np.nan, 0.0
-    return size, adj_price, cash - max_req_cash
+        return 0.0, 0.0
+    return size, cash - max_req_cash
 
 
 @njit(cache=True)
-def sell_all_nb(
-    position: float, price: float, fees: float, slippage: float, min_size: float
-) -> tuple[float, float, float]:
-    """Match vectorbt's `sell_nb` closing a long position: (size, fill price, fees) or size 0."""
+def sell_all_nb(position: float, adj_price: float, fees: float, min_size: float) -> tuple[float, float]:
+    """Match vectorbt's `sell_nb` closing a long position at the slipped price: (size, fees); size 0: no fill."""
     if is_close_nb(position, 0.0):
         position = 0.0
-    if np.isnan(price) or position == 0.0:
-        return 0.0, np.nan, 0.0
-    adj_price = price * (1 - slippage)
+    if np.isnan(adj_price) or position == 0.0:
+        return 0.0, 0.0
     if not is_close_nb(position, min_size) and position < min_size:
-        return 0.0, np.nan, 0.0
+        return 0.0, 0.0
     acq_cash = position * adj_price
     fees_paid = acq_cash * fees
     if add_nb(acq_cash, -fees_paid) < 0:
-        return 0.0, np.nan, 0.0
-    return position, adj_price, fees_paid
+        return 0.0, 0.0
+    return position, fees_paid
+
+
+@njit(cache=True)
+def fill_price_nb(ref: float, side: int, slippage: float, clamp: bool, low: float, high: float) -> float:
+    """`ref` moved against the trader by `slippage` (as vectorbt), clamped to [low, high] if `clamp` (as our engine)."""
+    px = ref * (1 + slippage) if side > 0 else ref * (1 - slippage)
+    if clamp and not np.isnan(px):
+        px = min(max(px, low), high)
+    return px
 
 
 @njit(cache=True)
 def simulate_ema_cross_1d_nb(
     open_: np.ndarray,
+    high: np.ndarray,
+    low: np.ndarray,
     close: np.ndarray,
     fast: np.ndarray,
     slow: np.ndarray,
     fees: float,
     slippage: float,
+    clamp: bool,
     init_cash: float,
     min_size: float,
     ann_factor: float,
@@ -173,7 +181,9 @@ def simulate_ema_cross_1d_nb(
 ) -> tuple[float, float, float, float, float, float]:
     """Match `Portfolio.from_signals(close, fshift(fast crosses above slow), fshift(... below), price=open)`.
 
-    Returns the `METRICS`; `returns` (len(close)) is scratch space that ends up holding `pf.returns()`.
+    With `clamp`, slipped fill prices are clamped to the fill bar's [low, high] (our engine's rule; vectorbt
+    matches it given those prices). Returns the `METRICS`; `returns` (len(close)) is scratch space that ends
+    up holding `pf.returns()`.
     """
     n = close.shape[0]
     sim_cash, position = init_cash, 0.0  # the simulator's state
@@ -189,13 +199,15 @@ def simulate_ema_cross_1d_nb(
         size, flow = 0.0, 0.0
         if entry != exit_:  # both at once: ignored (upon_long_conflict='ignore')
             if entry and position == 0:
-                size, price, fee = buy_all_nb(sim_cash, open_[i], fees, slippage, min_size)
+                price = fill_price_nb(open_[i], 1, slippage, clamp, low[i], high[i])
+                size, fee = buy_all_nb(sim_cash, price, fees, min_size)
                 if size > 0:
                     sim_cash, position = add_nb(sim_cash, -sim_cash), add_nb(position, size)
                     flow = -size * price - fee
                     e_size, e_gross, e_fees = size, size * price, fee
             elif exit_ and position > 0:
-                size, price, fee = sell_all_nb(position, open_[i], fees, slippage, min_size)
+                price = fill_price_nb(open_[i], -1, slippage, clamp, low[i], high[i])
+                size, fee = sell_all_nb(position, price, fees, min_size)
                 if size > 0:
                     sim_cash, position = sim_cash + add_nb(size * price, -fee), add_nb(position, -size)
                     flow = size * price - fee
@@ -283,12 +295,15 @@ def _divide_nb(a: float, b: float) -> float:
 @njit(cache=True, parallel=True)
 def ema_cross_sweep_nb(
     open_: np.ndarray,
+    high: np.ndarray,
+    low: np.ndarray,
     close: np.ndarray,
     emas: np.ndarray,
     fast_idx: np.ndarray,
     slow_idx: np.ndarray,
     fees: float,
     slippage: float,
+    clamp: bool,
     init_cash: float,
     min_size: float,
     ann_factor: float,
@@ -300,11 +315,14 @@ def ema_cross_sweep_nb(
         buf = np.empty(close.shape[0], dtype=np.float64)
         res = simulate_ema_cross_1d_nb(
             open_,
+            high,
+            low,
             close,
             emas[fast_idx[c]],
             emas[slow_idx[c]],
             fees,
             slippage,
+            clamp,
             init_cash,
             min_size,
             ann_factor,
