@@ -3,7 +3,8 @@
 Two replays, at many random bars t:
   - no lookahead: outputs at t computed on data cut after t equal the outputs at t on the full data;
   - window sufficiency: outputs computed on only the trailing `warmup_bars` ending at t give the same
-    last row (the live adapter relies on this when it replays a kernel on a trailing window).
+    last row (the live adapter relies on this when it replays a kernel on a trailing window). For order
+    strategies the window run starts from the state saved before the window, restored from bytes.
 A "reading" is one output value at one bar; a rewritten reading is one that differs between the two
 runs (floats compared to `rtol` relative, NaN equal to NaN, booleans exactly). The verdict is the count
 of rewritten readings, which must be 0, and the first offender.
@@ -73,6 +74,19 @@ def outputs(spec: StrategySpec, bars: pd.DataFrame, params) -> np.ndarray:
     return np.asarray(spec.outputs(bbt, params), dtype=np.float64)
 
 
+def window_row(spec: StrategySpec, bars: pd.DataFrame, params, t: int, warm: int) -> np.ndarray:
+    """Outputs at bar t as the live adapter would compute them from a trailing window.
+
+    Signal strategies are pure functions of the window. Order strategies carry state (inventory, open
+    cycles) that no window can rebuild; for them the live runner restores the state saved `warm` bars ago
+    and replays the window, which is what `spec.extra["window_replay"]` does.
+    """
+    replay = spec.extra.get("window_replay")
+    if replay is not None:
+        return np.asarray(replay(bars, params, t, warm), dtype=np.float64)
+    return outputs(spec, bars.iloc[t + 1 - warm : t + 1], params)[-1]
+
+
 def _mismatch(a: np.ndarray, b: np.ndarray, rtol: float) -> np.ndarray:
     both_nan = np.isnan(a) & np.isnan(b)
     with np.errstate(invalid="ignore"):
@@ -99,7 +113,7 @@ def check_causality(spec: StrategySpec, bars: pd.DataFrame, params, points: int 
         replays = [("prefix", outputs(spec, bars.iloc[: t + 1], params)[t])]
         report.prefix_points += 1
         if t + 1 >= warm:
-            replays.append(("window", outputs(spec, bars.iloc[t + 1 - warm : t + 1], params)[-1]))
+            replays.append(("window", window_row(spec, bars, params, int(t), warm)))
             report.window_points += 1
         for kind, row in replays:
             bad = _mismatch(full[t], row, rtol)
