@@ -6,10 +6,12 @@ Two ways to the same numbers, each measured in its own fresh process (so peak RS
   vectorbt  the straightforward pipeline `ema_cross_sweep_vectorbt`: vbt.MA.run(ewm=True) for fast and slow,
             crossed signals shifted one bar, Portfolio.from_signals(price=open) and its metrics, 100 combos
             per chunk (unchunked it needs ~13 GB).
-Both fill at the next bar's open with fees 0.1% and slippage 2 bps. Every combo's total return, Sharpe,
-max drawdown, win rate, profit factor and trade count are compared (1e-9 relative).
+Both fill at the next bar's open with fees 0.1% and slippage 2 bps, the slipped price clamped to the
+fill bar's [low, high] as our engine does (vectorbt is given the price that lands on the bound; `--no-clamp`
+runs plain `from_signals(price=open)` semantics in both). Every combo's total return, Sharpe, max
+drawdown, win rate, profit factor and trade count are compared (1e-9 relative).
 
-Run: `make bench` (all benchmarks) or `.venv/bin/python bench/bench_sweep.py [--bars N] [--unchunked]`.
+Run: `make bench` (all benchmarks) or `.venv/bin/python bench/bench_sweep.py [--bars N] [--no-clamp]`.
 Exit code 1 if any combo differs.
 """
 
@@ -65,7 +67,7 @@ def rss_mb() -> tuple[float, float]:
     return cur, peak
 
 
-def worker(kind: str, opts: dict, n_bars: int, reps: int, out: Path) -> None:
+def worker(kind: str, opts: dict, n_bars: int, reps: int, out: Path, clamp: bool) -> None:
     """Run one method in this (fresh) process; write its metrics and timings to `out`."""
     from types import SimpleNamespace
 
@@ -79,8 +81,12 @@ def worker(kind: str, opts: dict, n_bars: int, reps: int, out: Path) -> None:
 
     def call():
         if kind == "fused":
-            return sweep.ema_cross_sweep(bars, fast, slow, costs, INIT_CASH, pairs=True, timeframe=TIMEFRAME)
-        return sweep.ema_cross_sweep_vectorbt(bars, fast, slow, costs, INIT_CASH, timeframe=TIMEFRAME, **opts)
+            return sweep.ema_cross_sweep(
+                bars, fast, slow, costs, INIT_CASH, pairs=True, timeframe=TIMEFRAME, clamp=clamp
+            )
+        return sweep.ema_cross_sweep_vectorbt(
+            bars, fast, slow, costs, INIT_CASH, timeframe=TIMEFRAME, clamp=clamp, **opts
+        )
 
     t0 = time.perf_counter()
     df = call()
@@ -134,7 +140,7 @@ def warm_imports(env: dict) -> None:
     subprocess.run([sys.executable, "-c", code], env=env, cwd=ROOT, check=True, capture_output=True)
 
 
-def run_method(label: str, n_bars: int, reps: int, tmp: Path, env: dict) -> dict:
+def run_method(label: str, n_bars: int, reps: int, tmp: Path, env: dict, clamp: bool) -> dict:
     kind, opts = METHODS[label]
     out = tmp / label.replace(" ", "_").replace(",", "").replace(":", "").replace("(", "").replace(")", "")
     out.mkdir()
@@ -143,7 +149,7 @@ def run_method(label: str, n_bars: int, reps: int, tmp: Path, env: dict) -> dict
     if opts.pop("cold", False):
         env["NUMBA_CACHE_DIR"] = str(out / "numba-cache")  # empty: every kernel compiles
     cmd = [sys.executable, __file__, "--worker", kind, "--opts", json.dumps(opts)]
-    cmd += ["--bars", str(n_bars), "--reps", str(reps), "--out", str(out)]
+    cmd += ["--bars", str(n_bars), "--reps", str(reps), "--out", str(out)] + ([] if clamp else ["--no-clamp"])
     proc = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True)
     if proc.returncode != 0:
         raise SystemExit(f"bench_sweep: {label} failed:\n{proc.stderr[-3000:]}")
@@ -186,6 +192,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--unchunked", action="store_true", help="also run vectorbt on all combos at once (~13 GB)"
     )
+    ap.add_argument("--no-clamp", action="store_true", help="plain from_signals fills (no clamp to the bar)")
     ap.add_argument(
         "--as-is", action="store_true", help="keep PYTHONDONTWRITEBYTECODE if set (no .pyc caching)"
     )
@@ -194,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.worker:
-        worker(args.worker, json.loads(args.opts), args.bars, args.reps, Path(args.out))
+        worker(args.worker, json.loads(args.opts), args.bars, args.reps, Path(args.out), not args.no_clamp)
         return 0
     if args.unchunked:
         METHODS["vectorbt, unchunked"] = ("vectorbt", {"chunk": 10**9})
@@ -205,16 +212,16 @@ def main(argv: list[str] | None = None) -> int:
         for label in METHODS:
             reps = args.reps if METHODS[label][0] == "fused" else 1
             print(f"  running {label} ...", file=sys.stderr, flush=True)
-            results[label] = run_method(label, args.bars, reps, Path(tmp), env)
+            results[label] = run_method(label, args.bars, reps, Path(tmp), env, not args.no_clamp)
     bytecode = "off (PYTHONDONTWRITEBYTECODE)" if env.get("PYTHONDONTWRITEBYTECODE") else "cached"
-    return report(results, bytecode)
+    return report(results, bytecode, "no clamp" if args.no_clamp else "clamped to the bar's [low, high]")
 
 
-def report(results: dict, bytecode: str) -> int:
+def report(results: dict, bytecode: str, fills: str) -> int:
     fused, ref = results["fused"], results["vectorbt, chunks of 100"]
     print(
         f"\nEMA-cross sweep: {fused['combos']:,} combos x {fused['bars']:,} bars of BTC/USDT 15m, "
-        f"fees {FEES:.1%}, slippage {SLIPPAGE * 1e4:g} bps, next-open fills\n"
+        f"fees {FEES:.1%}, slippage {SLIPPAGE * 1e4:g} bps, next-open fills {fills}\n"
         f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at the end, Python bytecode {bytecode}\n"
     )
     rows = []
