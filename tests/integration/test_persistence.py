@@ -31,7 +31,9 @@ T0 = dt.datetime(2024, 3, 1, 12, 0, tzinfo=dt.UTC)
 
 
 def order(cid: str, *fills: FillRecord, strategy: str = "grid-1", **fields) -> OrderRecord:
-    base = dict(exchange="binance", symbol="BTC/USDT", side="buy", type="limit", amount="0.5", price="42000.1")
+    base = dict(
+        exchange="binance", symbol="BTC/USDT", side="buy", type="limit", amount="0.5", price="42000.1"
+    )
     return OrderRecord(cid, strategy, **{**base, **fields}, fills=fills)
 
 
@@ -70,7 +72,9 @@ def test_money_is_exact_and_rounds_like_numeric_38_18(repo: Repository):
 
 def test_times_are_stored_as_utc_and_naive_times_refused(repo: Repository):
     plus2 = dt.timezone(dt.timedelta(hours=2))
-    repo.insert_order(order("c1", FillRecord(dt.datetime(2024, 3, 1, 14, 0, tzinfo=plus2), "1", "1", trade_id="t")))
+    repo.insert_order(
+        order("c1", FillRecord(dt.datetime(2024, 3, 1, 14, 0, tzinfo=plus2), "1", "1", trade_id="t"))
+    )
     (f,) = repo.get_order("c1").fills
     assert f.time == T0 and f.time.utcoffset() == dt.timedelta(0)
     with pytest.raises(ValueError, match="timezone-aware"):
@@ -101,7 +105,11 @@ def test_record_order_is_idempotent_and_never_goes_back(repo: Repository):
     assert (first.id, len(again.fills)) == (again.id, 1)
     done = repo.record_order(order("c1", fill("t1"), fill("t2", minutes=1), status="filled", filled="0.5",
                                    average_price="42000.1", fee="0.00005"))  # fmt: skip
-    assert (done.status, done.filled, [f.trade_id for f in done.fills]) == ("filled", Decimal("0.5"), ["t1", "t2"])
+    assert (done.status, done.filled, [f.trade_id for f in done.fills]) == (
+        "filled",
+        Decimal("0.5"),
+        ["t1", "t2"],
+    )
     assert done.exchange_order_id == "X1"  # kept when a later update does not repeat it
     stale = repo.record_order(order("c1", status="open", filled="0.25"))  # an update that arrives late
     assert (stale.status, stale.filled, len(stale.fills)) == ("filled", Decimal("0.5"), 2)
@@ -153,7 +161,10 @@ def test_bulk_insert_reads_back_every_order_and_fill(repo: Repository):
     back = repo.list_orders("grid-1")
     assert [o.client_order_id for o in back] == [o.client_order_id for o in batch]
     assert back[7].side == "sell" and back[7].meta == {"i": 7}
-    assert [(f.trade_id, f.amount) for f in back[7].fills] == [("t7a", Decimal("0.25")), ("t7b", Decimal("0.125"))]
+    assert [(f.trade_id, f.amount) for f in back[7].fills] == [
+        ("t7a", Decimal("0.25")),
+        ("t7b", Decimal("0.125")),
+    ]
     assert sum(f.amount for o in back for f in o.fills) == Decimal("112.5")
 
 
@@ -220,7 +231,11 @@ def test_signals_are_recorded_once_per_bar(repo: Repository):
 def test_positions_and_metrics_are_replaced_not_duplicated(repo: Repository):
     repo.set_position("grid-1", "BTC/USDT", "0.5", "42000", "0")
     p = repo.set_position("grid-1", "BTC/USDT", "-0.25", "43000.5", "12.75")
-    assert (p.quantity, p.average_price, p.realized_pnl) == (Decimal("-0.25"), Decimal("43000.5"), Decimal("12.75"))
+    assert (p.quantity, p.average_price, p.realized_pnl) == (
+        Decimal("-0.25"),
+        Decimal("43000.5"),
+        Decimal("12.75"),
+    )
     assert len(repo.list_positions()) == 1
     day = MetricRecord("grid-1", "day", T0, T0 + dt.timedelta(days=1), "10000", "10012.5", "12.5", "1.2", 7,
                        win_rate=4 / 7, sharpe=1.5)  # fmt: skip
@@ -235,7 +250,9 @@ def test_async_repository_runs_the_same_operations_off_the_event_loop(repo: Repo
 
     async def main():
         await asyncio.gather(*(arepo.record_order(order(f"a{i}", fill(f"t{i}"))) for i in range(20)))
-        await arepo.run(lambda tx: (tx.save_strategy_state("grid-1", {"bar": 1}), tx.record_order(order("u1"))))
+        await arepo.run(
+            lambda tx: (tx.save_strategy_state("grid-1", {"bar": 1}), tx.record_order(order("u1")))
+        )
         return await arepo.list_orders("grid-1"), await arepo.load_strategy_state("grid-1")
 
     orders, state = asyncio.run(main())
@@ -243,3 +260,56 @@ def test_async_repository_runs_the_same_operations_off_the_event_loop(repo: Repo
     assert state == {"bar": 1}
     with pytest.raises(AttributeError):
         arepo.engine  # noqa: B018  (only repository operations are exposed)
+
+
+def test_backtest_and_optimization_results_are_saved_whole(db_url: str, tmp_path):  # noqa: F811
+    import hashlib
+
+    import numpy as np
+    import pandas as pd
+
+    from traderagent.persistence import save_backtest_run, save_optimization_result
+    from traderagent.persistence.runs import files_hash
+
+    candles = tmp_path / "BTC_USDT-1h.csv"
+    candles.write_bytes(b"timestamp,open\n1,2\n")
+    result = {
+        "strategy": "trend_follower", "symbol": "BTC/USDT", "timeframe": "1h",
+        "start": pd.Timestamp("2024-01-01", tz="UTC"), "end": "2024-02-01T00:00:00Z",
+        "params": {"fast": np.int64(20), "atr_mult": np.float64(2.5)},
+        "initial_equity": 10_000.0, "final_equity": np.float64(10_512.25),
+        "stats": {"total_return": np.float64(0.051225), "sharpe": float("nan"), "max_drawdown": 0.02,
+                  "profit_factor": float("inf"), "trades": np.int64(3)},
+        "integrity": {"ok": np.bool_(True), "checks": {"pnl": {"ok": True, "detail": "0.0"}}, "flags": []},
+        "trades": [{"pnl": 1.5}, {"pnl": -0.5}, {"pnl": 2.0}], "trades_sha256": "f" * 64,
+        "fees": {"taker": 0.001},  # not a column of its own: kept in meta
+    }  # fmt: skip
+    data_hash = files_hash(candles)
+    assert data_hash == "sha256:" + hashlib.sha256(candles.read_bytes()).hexdigest()
+    run_id = save_backtest_run(result, data_hash=data_hash, database_url=db_url)
+    opt_id = save_optimization_result(
+        {"study": "tf", "strategy": "trend_follower", "params": {"fast": 20}, "stats": {"sharpe": 1.2}},
+        data_hash=data_hash, code_version="v1", database_url=db_url,
+    )  # fmt: skip
+    with Repository(db_url) as repo:
+        run = repo.get_run(f"bt-{run_id}")
+        (summary_opt, summary_bt) = repo.list_runs()
+        opt = repo.get_run(f"opt-{opt_id}")
+    assert run["start"] == dt.datetime(2024, 1, 1, tzinfo=dt.UTC) and run["end"] == dt.datetime(
+        2024, 2, 1, tzinfo=dt.UTC
+    )
+    assert run["params"] == {"fast": 20, "atr_mult": 2.5} and run["final_equity"] == 10_512.25
+    assert (
+        run["stats"]["profit_factor"] == float("inf") and run["stats"]["sharpe"] != run["stats"]["sharpe"]
+    )  # NaN
+    assert (run["integrity_ok"], run["n_trades"], run["trades"]) == (True, 3, result["trades"])
+    assert run["meta"] == {"fees": {"taker": 0.001}} and run["data_hash"] == data_hash
+    assert run["code_version"].startswith("0.1.0")  # the package version (+ git commit in a checkout)
+    assert (summary_bt.run_id, summary_bt.sharpe, summary_bt.total_return) == (f"bt-{run_id}", None, 0.051225)
+    assert (summary_opt.run_id, opt["study"], opt["code_version"]) == (f"opt-{opt_id}", "tf", "v1")
+    with pytest.raises(ValueError, match="missing key.*'integrity'"):
+        save_backtest_run(
+            {k: v for k, v in result.items() if k != "integrity"}, data_hash="x", database_url=db_url
+        )
+    with pytest.raises(ValueError, match="data_hash must be a non-empty string"):
+        save_backtest_run(result, data_hash=" ", database_url=db_url)

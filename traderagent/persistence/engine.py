@@ -136,7 +136,11 @@ def make_engine(url: str | URL | None = None, options: EngineOptions | None = No
 
 def _pg_connect_args(opts: EngineOptions) -> dict[str, Any]:
     # sessions in UTC: timestamps come back already in UTC, and server-side date functions agree with ours
-    return {"connect_timeout": opts.connect_timeout, "application_name": "traderagent", "options": "-c TimeZone=UTC"}
+    return {
+        "connect_timeout": opts.connect_timeout,
+        "application_name": "traderagent",
+        "options": "-c TimeZone=UTC",
+    }
 
 
 def _sqlite_engine(url: URL, opts: EngineOptions) -> Engine:

@@ -7,6 +7,7 @@ file needs nothing) and refuses to run against a database at another revision.
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,8 @@ from traderagent.persistence.errors import SchemaError
 from traderagent.persistence.models import VERSION_TABLE, Base
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+#: Alembic keeps its migration context in module globals: one migration at a time per process.
+_ALEMBIC = threading.Lock()
 APP_TABLES = frozenset(Base.metadata.tables)
 
 
@@ -88,12 +91,12 @@ def current_revision(engine: Engine) -> str | None:
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
-    with engine.begin() as conn:
+    with _ALEMBIC, engine.begin() as conn:
         command.upgrade(alembic_config(conn), revision)
 
 
 def downgrade(engine: Engine, revision: str) -> None:
-    with engine.begin() as conn:
+    with _ALEMBIC, engine.begin() as conn:
         command.downgrade(alembic_config(conn), revision)
 
 
@@ -106,27 +109,42 @@ def schema_diff(engine: Engine) -> list[Any]:
 
 def revision(engine: Engine, message: str) -> str:
     """Autogenerate a new migration script from the models against an up-to-date database; returns its path."""
-    with engine.begin() as conn:
+    with _ALEMBIC, engine.begin() as conn:
         script = command.revision(alembic_config(conn), message=message, autogenerate=True)
     scripts = script if isinstance(script, list) else [script]
     return ", ".join(str(s.path) for s in scripts if s is not None)
 
 
+#: Key of the PostgreSQL advisory lock that serialises schema creation by processes starting together.
+_SCHEMA_LOCK = 0x7472_6164_6572  # "trader"
+
+
 def ensure_schema(engine: Engine) -> None:
-    """Create the schema in an empty database; refuse a database at another revision than the code."""
-    current, head = current_revision(engine), head_revision()
-    if current == head:
+    """Create the schema in an empty database; refuse a database at another revision than the code.
+
+    Two processes starting on an empty database at once (a runner and a CLI command) do not both create it:
+    PostgreSQL holds an advisory lock for the check and the upgrade; SQLite's BEGIN IMMEDIATE does the same.
+    """
+    head = head_revision()
+    if current_revision(engine) == head:
         return
-    if current is None:
-        existing = APP_TABLES & set(sa.inspect(engine).get_table_names())
+    with _ALEMBIC, engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_SCHEMA_LOCK})")
+        current = MigrationContext.configure(
+            conn, opts={"version_table": VERSION_TABLE}
+        ).get_current_revision()
+        if current == head:
+            return
+        if current is not None:
+            raise SchemaError(
+                f"{describe(engine.url)} is at schema revision {current}, this code expects {head}: "
+                "run `traderagent db upgrade` (or upgrade traderagent if the database is newer)"
+            )
+        existing = APP_TABLES & set(sa.inspect(conn).get_table_names())
         if existing:
             raise SchemaError(
                 f"{describe(engine.url)} has TraderAgent tables ({', '.join(sorted(existing))}) but no "
                 f"{VERSION_TABLE} table; restore a backup or drop those tables, then `traderagent db upgrade`"
             )
-        upgrade(engine, "head")
-        return
-    raise SchemaError(
-        f"{describe(engine.url)} is at schema revision {current}, this code expects {head}: "
-        "run `traderagent db upgrade` (or upgrade traderagent if the database is newer)"
-    )
+        command.upgrade(alembic_config(conn), "head")

@@ -64,6 +64,18 @@ def default_code_version() -> str:
     return f"{__version__}+g{sha}{'.dirty' if dirty else ''}" if sha else __version__
 
 
+def files_hash(*paths: str | Path) -> str:
+    """`sha256:<hex>` over the bytes of the given files (e.g. the candle files a run used), in the order given."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for path in paths:
+        with Path(path).open("rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(chunk)
+    return f"sha256:{digest.hexdigest()}"
+
+
 def parse_time(value: Any, key: str) -> dt.datetime:
     """An aware UTC datetime from an ISO string, datetime or pandas Timestamp (naive means UTC)."""
     if isinstance(value, str):
