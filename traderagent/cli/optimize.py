@@ -1,0 +1,134 @@
+"""`traderagent optimize STUDY.yaml`: walk-forward optimization with optuna, robustness tests, HTML report.
+
+    traderagent optimize research/trend_follower.yaml --workers 2
+    traderagent optimize research/trend_follower.yaml --storage postgresql://user@host/optuna --worker
+
+The first form runs N workers on this machine, then the analysis and the report; the second only adds a
+worker to a shared study (e.g. on another machine) and exits when every fold has its trials.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "optimize",
+        help="walk-forward optimization of a research study (research/*.yaml) with an HTML report",
+        description=(
+            "Re-optimizes the strategy on each fold's in-sample window (seeded optuna TPE), trades the best "
+            "params out of sample, stitches the OOS windows, and reports walk-forward efficiency, Monte Carlo "
+            "bands, sensitivity, the deflated Sharpe ratio and the probability of backtest overfitting. "
+            "Re-running a study resumes it from its storage."
+        ),
+    )
+    p.add_argument("study", help="study file, e.g. research/trend_follower.yaml")
+    p.add_argument("--workers", type=int, default=1, help="worker processes on this machine (default 1)")
+    p.add_argument("--storage", help="optuna storage URL (default: the study's, else a SQLite file in the data dir)")
+    p.add_argument("--trials", type=int, help="trials per fold (default: the study's)")
+    p.add_argument("--report", help="HTML report path (default reports/optimize-<name>.html; 'none' to skip)")
+    p.add_argument("--json", action="store_true", help="print the JSON result on stdout")
+    p.add_argument("--save", action="store_true", help="store the result in the app database (`traderagent runs`)")
+    p.add_argument("--worker", action="store_true", help="only run trials (join a shared study), no analysis")
+    p.add_argument("--worker-id", type=int, default=0, help=argparse.SUPPRESS)
+    p.add_argument("--quiet", action="store_true", help="no progress output")
+    p.set_defaults(func=run)
+
+
+def _check(args) -> None:
+    from traderagent.errors import UserError
+
+    if args.workers < 1 or args.workers > 256:
+        raise UserError(f"--workers must be between 1 and 256 (got {args.workers})")
+    if args.trials is not None and args.trials < 1:
+        raise UserError(f"--trials must be >= 1 (got {args.trials})")
+
+
+def _report_path(spec_name: str, arg: str | None, spec_report: str | None) -> Path | None:
+    from traderagent.data.sample import REPO_ROOT
+
+    chosen = arg or spec_report
+    if chosen and chosen.lower() == "none":
+        return None
+    if chosen:
+        return Path(chosen)
+    base = REPO_ROOT / "reports" if (REPO_ROOT / "reports").is_dir() else Path("reports")
+    return base / f"optimize-{spec_name}.html"
+
+
+def _print_human(js: dict, report, json_path) -> None:
+    from traderagent.report.html import fmt
+
+    o = js["oos"]["stats"]
+    v = js["verdict"]
+    print(f"study {js['study']}: {js['strategy']} on {js['symbol']} {js['timeframe']}, OOS {js['start']} -> {js['end']}")
+    print(f"  verdict: {v['level'].upper()} - {v['summary']}")
+    print(f"  OOS return {fmt(o['total_return'], True)}  CAGR {fmt(o['cagr'], True)}  Sharpe {fmt(o['sharpe'])}  "
+          f"max DD {fmt(o['max_drawdown'], True)}  trades {o['trades']}  (buy and hold "
+          f"{fmt(js['oos']['buy_hold_return'], True)})")
+    print(f"  WFE {fmt(js['wfe']['wfe'])}  DSR {fmt(js['dsr']['dsr'])}  PSR {fmt(js['dsr']['psr'])}  "
+          f"PBO {fmt(js['pbo']['pbo'], True)}  ({js['dsr']['n_trials']} configurations)")
+    for f in js["folds"]:
+        print(f"  fold {f['fold'] + 1}: IS {f['is_from'][:10]}..{f['is_to'][:10]} OOS {f['oos_from'][:10]}.."
+              f"{f['oos_to'][:10]}  IS {js['objective']} {fmt(f['is_objective'])}  OOS {fmt(f['oos_objective'])}  "
+              f"params {json.dumps(f['best_values'])}")
+    t = js["timings"]
+    print(f"  time {t.get('total', 0):.1f} s (optimize {t.get('optimize', 0):.1f} s, analysis "
+          f"{t.get('analysis', {}).get('total', 0):.1f} s)")
+    if report:
+        print(f"report: {report}")
+    print(f"json: {json_path}")
+
+
+def run(args) -> int:
+    _check(args)
+    from traderagent.optimize.walkforward import prepare, run_study, run_worker
+
+    if args.worker:
+        ctx = prepare(args.study, args.storage)
+        timing = run_worker(ctx, args.worker_id, args.workers, args.trials, progress=not args.quiet)
+        if args.json:
+            print(json.dumps(timing))
+        elif not args.quiet:
+            print(f"worker {args.worker_id}: {timing['trials']} trials in {timing['wall']:.1f} s")
+        return 0
+    result = run_study(args.study, storage=args.storage, workers=args.workers, trials=args.trials,
+                       progress=not args.quiet)
+    js = result.to_json()
+    report = _report_path(result.spec.name, args.report, result.spec.report)
+    if report is not None:
+        from traderagent.report.optimize import render
+
+        render(result, report)
+    json_path = (report.with_suffix(".json") if report is not None
+                 else Path("reports") / f"optimize-{result.spec.name}.json")
+    json_path.parent.mkdir(parents=True, exist_ok=True)
+    json_path.write_text(json.dumps(js, indent=1, allow_nan=False), encoding="utf-8")
+    if args.save:
+        from traderagent.persistence.repository import save_optimization_result
+
+        run_id = save_optimization_result(_for_db(js), data_hash=js["info"]["data_sha256"],
+                                          code_version=js["info"]["code_version"])
+        js["saved_as"] = f"opt-{run_id}"
+    if args.json:
+        json.dump(js, sys.stdout, allow_nan=False)
+        print()
+    else:
+        _print_human(js, report, json_path)
+        if args.save:
+            print(f"saved as {js['saved_as']}")
+    return 0
+
+
+def _for_db(js: dict) -> dict:
+    """The persistence layer's optimization record: the final params and the OOS stats, the rest as meta."""
+    return {"study": js["study"], "strategy": js["strategy"], "symbol": js["symbol"], "timeframe": js["timeframe"],
+            "start": js["start"], "end": js["end"], "n_trials": js["info"]["trials_per_fold"],
+            "objective": js["oos"]["stats"].get(js["objective"]), "params": js["final_params"] or {},
+            "stats": js["oos"]["stats"], "integrity": js["oos"]["integrity"],
+            "wfe": js["wfe"], "dsr": js["dsr"], "pbo": js["pbo"], "verdict": js["verdict"],
+            "folds": [{k: f[k] for k in ("fold", "best_values", "is_objective", "oos_objective")} for f in js["folds"]]}

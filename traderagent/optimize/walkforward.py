@@ -1,0 +1,481 @@
+"""Walk-forward optimization: re-optimize on each fold's IS window with optuna, judge on its OOS window.
+
+`run_study(spec_or_path, ...)` is the entry point (the CLI and `make optimize` call it):
+
+1. `prepare` loads the candles, builds the folds, the search space and the evaluator.
+2. `run_worker` runs trials: fold k is the optuna study `<name>.fold<k>` (seeded TPE, multivariate); a
+   trial suggests values, builds the params model (a combination the model rejects is pruned), runs the
+   fast path on the IS window and returns the objective (`objective.score`). With `workers > 1` the
+   other workers are subprocesses (`traderagent optimize STUDY --worker`) sharing the storage.
+3. `analysis.analyze` selects each fold's best valid trial, runs it OOS through the full engine
+   (vectorbt booking and integrity gates), stitches the OOS windows into one run and measures
+   walk-forward efficiency, parameter stability, Monte Carlo bands, sensitivity, DSR and PBO.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from traderagent.errors import UserError
+from traderagent.optimize.folds import Fold, make_folds
+from traderagent.optimize.objective import Evaluator, score
+from traderagent.optimize.study import (
+    StudySpec,
+    build_space,
+    close_storage,
+    default_storage,
+    fold_study_name,
+    load_study,
+    open_storage,
+    purge_bars,
+    redact,
+    spec_hash,
+    suggest,
+)
+
+
+@dataclass
+class Context:
+    """Everything a worker or the analysis needs, built once per process by `prepare`."""
+
+    spec: StudySpec
+    source: str
+    strategy: Any  # StrategySpec
+    evaluator: Evaluator
+    folds: list[Fold]
+    space: dict[str, dict]
+    hash: str
+    storage_url: str
+    data_path: Path
+    data_sha256: str
+    timeframe: str
+    first: int
+    config: Any  # AppConfig
+    study_path: Path | None = None
+    cache: dict = field(default_factory=dict)  # (fold, params key) -> daily returns of IS evaluations
+    _storage: Any = None
+
+    @property
+    def storage(self):
+        if self._storage is None:
+            self._storage = open_storage(self.storage_url)
+        return self._storage
+
+    @property
+    def index(self) -> pd.DatetimeIndex:
+        return self.evaluator.bars.index
+
+
+def params_key(values: dict) -> tuple:
+    return tuple(sorted((k, json.dumps(v)) for k, v in values.items()))
+
+
+def _slice_end(bars: pd.DataFrame, end) -> pd.DataFrame:
+    if end is None:
+        return bars
+    return bars[bars.index < pd.Timestamp(end, tz="UTC") + pd.Timedelta(days=1)]
+
+
+def prepare(spec: StudySpec | str | Path, storage: str | None = None) -> Context:
+    """Load data and build folds, search space and evaluator for a study (a spec or a study file)."""
+    from traderagent.backtest.costs import Costs
+    from traderagent.backtest.runner import file_sha256, params_for, read_base, to_timeframe
+    from traderagent.strategies import registry
+
+    study_path = None
+    if not isinstance(spec, StudySpec):
+        study_path = Path(spec)
+        spec = load_study(study_path)
+    source = str(study_path) if study_path else f"study {spec.name}"
+    strategy = registry.get(spec.strategy)
+    cfg, base = params_for(strategy, spec.config, spec.timeframe)
+    if spec.params:
+        from traderagent.config import replace
+
+        base = replace(base, source=source, prefix=("params",), **spec.params)  # one-line messages
+    tf = strategy.base_timeframe(base)
+    space = build_space(strategy.params_model, spec.params, spec.search, source)
+    raw, base_tf, path = read_base(spec.data, spec.symbol)
+    bars = _slice_end(to_timeframe(raw, base_tf, tf), spec.end)
+    first = int(bars.index.searchsorted(pd.Timestamp(spec.start, tz="UTC"))) if spec.start else 0
+    bt = cfg.backtest
+    costs = Costs(fees=bt.fees if spec.fees is None else spec.fees,
+                  slippage=bt.slippage if spec.slippage is None else spec.slippage)
+    engine = {"initial_equity": bt.initial_equity, "max_risk_per_trade": bt.max_risk_per_trade,
+              "max_exposure": bt.max_exposure, "leverage": bt.leverage, "allow_short": bt.allow_short}
+    evaluator = Evaluator(strategy, base, bars, tf, costs, engine, fixed={}, source=source)
+    folds = make_folds(len(bars), spec.folds.n, spec.folds.scheme, spec.folds.in_sample_ratio,
+                       purge_bars(spec, tf), first)
+    sha = file_sha256(path)
+    url = storage or spec.storage or default_storage(spec.name)
+    return Context(spec=spec, source=source, strategy=strategy, evaluator=evaluator, folds=folds, space=space,
+                   hash=spec_hash(spec, sha, space, tf), storage_url=url, data_path=path, data_sha256=sha,
+                   timeframe=tf, first=first, config=cfg, study_path=study_path)
+
+
+# ----------------------------------------------------------------------------------------------- studies
+def fold_study(ctx: Context, k: int, create: bool = True):
+    """The optuna study of fold k (created if absent); refuses a study made from a different spec."""
+    import optuna
+
+    name = fold_study_name(ctx.spec.name, k)
+    if create:
+        study = optuna.create_study(study_name=name, storage=ctx.storage, direction="maximize",
+                                    load_if_exists=True)
+    else:
+        study = optuna.load_study(study_name=name, storage=ctx.storage)
+    have = study.user_attrs.get("spec_hash")
+    if have is None:
+        study.set_user_attr("spec_hash", ctx.hash)
+        study.set_user_attr("fold", ctx.folds[k].as_dict())
+    elif have != ctx.hash:
+        raise UserError(
+            f"study {name!r} in {redact(ctx.storage_url)} was made from a different study file or candle data "
+            f"(hash {have} != {ctx.hash}); rename `name:` in {ctx.source} or use another storage"
+        )
+    return study
+
+
+def _finished(study) -> int:
+    from optuna.trial import TrialState
+
+    return len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)))
+
+
+_TIMED_SAMPLER: list = []
+
+
+def timed_tpe(**kwargs):
+    """A TPESampler whose class adds up the seconds spent choosing parameters (`.seconds`)."""
+    if not _TIMED_SAMPLER:
+        import optuna
+
+        class TimedTPESampler(optuna.samplers.TPESampler):
+            seconds = 0.0
+
+            def sample_relative(self, study, trial, search_space):
+                t = time.perf_counter()
+                try:
+                    return super().sample_relative(study, trial, search_space)
+                finally:
+                    TimedTPESampler.seconds += time.perf_counter() - t
+
+            def sample_independent(self, study, trial, param_name, param_distribution):
+                t = time.perf_counter()
+                try:
+                    return super().sample_independent(study, trial, param_name, param_distribution)
+                finally:
+                    TimedTPESampler.seconds += time.perf_counter() - t
+
+        _TIMED_SAMPLER.append(TimedTPESampler)
+    return _TIMED_SAMPLER[0](**kwargs)
+
+
+def make_objective(ctx: Context, k: int, timing: dict):
+    """The optuna objective of fold k: suggest, validate, run the IS window, score."""
+    import optuna
+
+    from traderagent.config import ConfigValidationError
+
+    fold = ctx.folds[k]
+    spec = ctx.spec
+
+    def objective(trial) -> float:
+        values = suggest(trial, ctx.space)
+        t0 = time.perf_counter()
+        try:
+            params = ctx.evaluator.make_params(values)
+        except ConfigValidationError as exc:
+            trial.set_user_attr("invalid", str(exc).splitlines()[-1])
+            raise optuna.TrialPruned("params rejected by the params model") from None
+        ev = ctx.evaluator.evaluate(params, fold.is_start, fold.is_end)
+        value, valid = score(ev.stats, spec.objective, spec.min_trades)
+        ctx.cache[(k, params_key(values))] = ev.daily
+        timing["eval"] += time.perf_counter() - t0
+        s = ev.stats
+        trial.set_user_attr("m", {"valid": valid, "trades": int(s["trades"]), "sharpe": _num(s["sharpe"]),
+                                  "total_return": _num(s["total_return"]), "max_drawdown": _num(s["max_drawdown"])})
+        return value
+
+    return objective
+
+
+def _num(x) -> float | None:
+    x = float(x)
+    return x if x == x and abs(x) != float("inf") else None
+
+
+#: Seconds between pulls of other workers' trials, and the remaining count below which every trial pulls.
+SYNC_SECONDS = 2.0
+SYNC_TAIL = 10
+
+
+class FoldMirror:
+    """An in-memory copy of one fold study for the sampler to read, written through to the shared storage.
+
+    optuna's own loop writes ~15 rows in as many transactions per trial, which costs more than a
+    Trend-Follower backtest. Here the sampler (seeded TPE) works on an in-memory study; each finished
+    trial is written to the shared study in ONE transaction (`Study.add_trial`), and, when other workers
+    may be writing (`sync`), their finished trials are pulled in before every trial. The shared study
+    stays the single source of truth: resuming, adding workers and the analysis all read it.
+    """
+
+    def __init__(self, shared, sampler, uid: str, sync: bool, target: int):
+        import optuna
+
+        self.shared = shared
+        self.target = target
+        self._last_pull = 0.0
+        self.mem = optuna.create_study(direction="maximize", sampler=sampler)
+        self.uid = uid
+        self.sync = sync
+        self.seen: set[int] = set()
+        self.storage_seconds = 0.0
+        self.finished = self.pull(force=True)
+
+    def pull(self, force: bool = False) -> int:
+        """Copy other workers' new finished trials in; returns the shared study's finished count (between
+        pulls: the last count plus this worker's trials since). Pulls every `SYNC_SECONDS`, and every
+        trial once fewer than `SYNC_TAIL` remain, so sharing workers overshoot `trials` by little."""
+        from optuna.trial import TrialState
+
+        now = time.perf_counter()
+        due = force or (self.sync and (now - self._last_pull >= SYNC_SECONDS
+                                       or self.target - self.finished <= SYNC_TAIL))
+        if not due:
+            return self.finished + 1
+        done = self.shared.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))
+        for tr in done:
+            if tr._trial_id not in self.seen:
+                self.seen.add(tr._trial_id)
+                if tr.user_attrs.get("worker") != self.uid:
+                    self.mem.add_trial(tr)
+        self._last_pull = time.perf_counter()
+        self.storage_seconds += self._last_pull - now
+        return len(done)
+
+    def run_one(self, objective) -> None:
+        import optuna
+        from optuna.trial import TrialState
+
+        trial = self.mem.ask()
+        trial.set_user_attr("worker", self.uid)
+        try:
+            frozen = self.mem.tell(trial, objective(trial))
+        except optuna.TrialPruned:
+            frozen = self.mem.tell(trial, state=TrialState.PRUNED)
+        except BaseException:
+            self.mem.tell(trial, state=TrialState.FAIL)
+            raise
+        t = time.perf_counter()
+        self.shared.add_trial(frozen)
+        self.storage_seconds += time.perf_counter() - t
+        self.finished = self.pull()
+
+
+def run_worker(ctx: Context, worker_id: int = 0, n_workers: int = 1, trials: int | None = None,
+               progress: bool = False) -> dict:
+    """Run trials until every fold study has `trials` finished trials; returns this worker's timing.
+
+    Workers take their own folds first (`fold_order`), then help with the rest; workers meeting on one
+    fold share it (each pulls the others' finished trials in, see `FoldMirror`).
+    """
+    import uuid
+
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    trials = trials or ctx.spec.trials
+    n_folds = len(ctx.folds)
+    sync = n_workers > 1 or not _local_storage(ctx.storage_url)  # others may add trials to a fold too
+    uid = f"{worker_id}-{uuid.uuid4().hex[:8]}"
+    timing = {"worker": worker_id, "trials": 0, "wall": 0.0, "eval": 0.0, "sampler": 0.0, "storage": 0.0}
+    t_start = time.perf_counter()
+    for k in fold_order(worker_id, max(n_workers, 1), n_folds):
+        study = fold_study(ctx, k)
+        sampler = timed_tpe(seed=_seed(ctx.spec.seed, k, worker_id), multivariate=True,
+                            n_startup_trials=min(ctx.spec.startup_trials, trials))
+        before, t_fold = type(sampler).seconds, time.perf_counter()
+        mirror = FoldMirror(study, sampler, uid, sync, trials)
+        if mirror.finished >= trials:
+            continue
+        bar = _Progress(f"fold {k + 1}/{n_folds}", trials, mirror.finished) if progress else None
+        objective = make_objective(ctx, k, timing)
+        while mirror.finished < trials:
+            mirror.run_one(objective)
+            timing["trials"] += 1
+            if bar is not None:
+                bar.update(mirror.finished)
+        timing["sampler"] += type(sampler).seconds - before
+        timing["storage"] += mirror.storage_seconds
+        if bar is not None:
+            bar.close(study, time.perf_counter() - t_fold)
+    timing["wall"] = time.perf_counter() - t_start
+    return timing
+
+
+def fold_order(worker_id: int, n_workers: int, n_folds: int) -> list[int]:
+    """Folds in the order worker `worker_id` works on them: its own share first (folds i, i + N, ...),
+    then the others from the one after its last, to help whoever is still busy."""
+    own = list(range(worker_id % n_folds, n_folds, n_workers)) if worker_id < n_folds else [worker_id % n_folds]
+    rest = [k for k in range(n_folds) if k not in own]
+    pivot = (own[-1] + 1) % n_folds
+    rest.sort(key=lambda k: (k - pivot) % n_folds)
+    return own + rest
+
+
+def _seed(seed: int, k: int, worker: int) -> int:
+    return (seed * 1_000_003 + k * 1_009 + worker * 7_919) % (2**32)
+
+
+class _Progress:
+    """A tqdm bar per fold on a terminal; one summary line per fold otherwise (logs, CI)."""
+
+    def __init__(self, desc: str, total: int, done: int):
+        self.desc, self.total = desc, total
+        self.bar = None
+        if sys.stderr.isatty():
+            from tqdm.auto import tqdm
+
+            self.bar = tqdm(total=total, initial=done, desc=desc, unit="trial", dynamic_ncols=True, file=sys.stderr)
+
+    def update(self, finished: int) -> None:
+        if self.bar is not None:
+            self.bar.n = min(finished, self.total)
+            self.bar.refresh()
+
+    def close(self, study, seconds: float) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            return
+        n = _finished(study)
+        vals = [t.value for t in study.get_trials(deepcopy=False) if t.value is not None
+                and (t.user_attrs.get("m") or {}).get("valid")]
+        best = f", best objective {max(vals):.3f}" if vals else ", no valid trial yet"
+        print(f"{self.desc}: {n}/{self.total} trials{best} ({seconds:.1f} s)", file=sys.stderr, flush=True)
+
+
+# ------------------------------------------------------------------------------------------------ workers
+def _local_storage(url: str) -> bool:
+    return url in ("memory", ":memory:") or url.startswith("sqlite")
+
+
+def _forked_worker(ctx: Context, worker_id: int, n_workers: int, trials: int, conn) -> None:
+    """Body of a forked worker: run trials, send back (timing, IS cache) or the error line."""
+    try:
+        ctx._storage = None  # never share a parent's connection pool across fork
+        ctx.cache = {}
+        timing = run_worker(ctx, worker_id, n_workers, trials, progress=False)
+        conn.send(("ok", timing, ctx.cache))
+    except BaseException as exc:  # noqa: BLE001 - reported by the parent
+        conn.send(("error", f"{type(exc).__name__}: {exc}".splitlines()[0], None))
+    finally:
+        conn.close()
+
+
+def spawn_workers(ctx: Context, n_workers: int, trials: int) -> list:
+    """Start workers 1..n-1 as processes on the same storage: forked (they inherit the loaded data and the
+    compiled kernels) where the OS can fork, else subprocesses of the CLI on the study file."""
+    import multiprocessing as mp
+
+    if n_workers <= 1:
+        return []
+    if ctx.storage_url in ("memory", ":memory:"):
+        raise UserError("--workers > 1 needs a shared storage (a SQLite file or a PostgreSQL URL), not memory")
+    procs = []
+    if "fork" in mp.get_all_start_methods():
+        fork = mp.get_context("fork")
+        for i in range(1, n_workers):
+            parent, child = fork.Pipe(duplex=False)
+            p = fork.Process(target=_forked_worker, args=(ctx, i, n_workers, trials, child), daemon=True)
+            p.start()
+            child.close()
+            procs.append((p, parent))
+        return procs
+    path = ctx.study_path
+    if path is None:
+        import yaml
+
+        fd, tmp = tempfile.mkstemp(prefix=f"{ctx.spec.name}-", suffix=".yaml")
+        with os.fdopen(fd, "w") as fh:
+            yaml.safe_dump(ctx.spec.model_dump(mode="json"), fh)
+        path = Path(tmp)
+    for i in range(1, n_workers):
+        cmd = [sys.executable, "-m", "traderagent", "optimize", str(path), "--worker", "--worker-id", str(i),
+               "--workers", str(n_workers), "--storage", ctx.storage_url, "--trials", str(trials), "--quiet",
+               "--json"]
+        procs.append((subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True), None))
+    return procs
+
+
+def stop_workers(procs: list) -> None:
+    for p, _ in procs:
+        p.kill()
+
+
+def wait_workers(ctx: Context, procs: list) -> list[dict]:
+    """Wait for the workers; a failed worker is an error carrying its last line. Forked workers' IS
+    evaluations are merged into `ctx.cache`."""
+    out = []
+    for i, (p, conn) in enumerate(procs, start=1):
+        if conn is not None:
+            try:
+                status, payload, cache = conn.recv()
+            except EOFError:
+                status, payload, cache = "error", "the worker process died", None
+            p.join()
+            if status != "ok":
+                raise UserError(f"optimize worker {i} failed: {payload}")
+            ctx.cache.update(cache)
+            out.append(payload)
+            continue
+        stdout, stderr = p.communicate()
+        if p.returncode != 0:
+            last = (stderr.strip().splitlines() or ["no output"])[-1]
+            raise UserError(f"optimize worker {i} failed (exit {p.returncode}): {last}")
+        try:
+            out.append(json.loads(stdout.strip().splitlines()[-1]))
+        except (ValueError, IndexError):
+            out.append({"worker": i})
+    return out
+
+
+def run_study(spec: StudySpec | str | Path, storage: str | None = None, workers: int = 1, trials: int | None = None,
+              progress: bool = False, analyze: bool = True):
+    """Optimize every fold (resuming what the storage holds), then analyze: a `StudyResult` (or the
+    worker timings when `analyze` is False)."""
+    t0 = time.perf_counter()
+    ctx = prepare(spec, storage)
+    t_prep = time.perf_counter() - t0
+    trials = trials or ctx.spec.trials
+    if workers > 1:  # create the storage tables and every fold study once, before workers race to do it
+        for k in range(len(ctx.folds)):
+            fold_study(ctx, k)
+        if not _local_storage(ctx.storage_url) or ctx.storage_url.startswith("sqlite"):
+            close_storage(ctx._storage)
+            ctx._storage = None
+    procs = spawn_workers(ctx, workers, trials)
+    try:
+        own = run_worker(ctx, 0, max(workers, 1), trials, progress)
+        timings = [own, *wait_workers(ctx, procs)]
+    except BaseException:
+        stop_workers(procs)
+        raise
+    t_opt = time.perf_counter() - t0 - t_prep
+    if not analyze:
+        return timings
+    from traderagent.optimize.analysis import analyze as run_analysis
+
+    result = run_analysis(ctx, trials, progress=progress)
+    result.timings.update(prepare=t_prep, optimize=t_opt, workers=timings, total=time.perf_counter() - t0)
+    return result
