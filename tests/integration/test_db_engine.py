@@ -34,6 +34,13 @@ def test_url_precedence_explicit_then_environment_then_user_file(monkeypatch, tm
         "live",
     )
     assert resolve_url("sqlite:///explicit.db").database == "explicit.db"
+    monkeypatch.delenv("DATABASE_URL")
+    (tmp_path / "db_url").write_text("postgresql://trader:pw@secret-host/live\n")
+    monkeypatch.setenv("DATABASE_URL_FILE", str(tmp_path / "db_url"))
+    assert resolve_url().host == "secret-host"
+    monkeypatch.setenv("DATABASE_URL_FILE", str(tmp_path / "missing"))
+    with pytest.raises(DatabaseError, match="DATABASE_URL_FILE: cannot read .*missing"):
+        resolve_url()
     assert describe(env) == "PostgreSQL at db.internal:6543/live"
     assert (
         mask("postgresql://trader:pw@db.internal:6543/live")

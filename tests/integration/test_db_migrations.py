@@ -6,6 +6,8 @@ own `alembic_version`) never clashes and is never touched.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import sqlalchemy as sa
 from integration.pg import db_url, pg_database  # noqa: F401  (fixtures)
@@ -53,7 +55,9 @@ def test_the_no_difference_check_does_see_differences(engine: sa.Engine):
         if engine.dialect.name == "postgresql":  # SQLite cannot change a column's type in place
             conn.exec_driver_sql("ALTER TABLE fills ALTER COLUMN price TYPE DOUBLE PRECISION")
     found = {(d[0] if isinstance(d, tuple) else d[0][0]) for d in schema_diff(engine)}
-    expected = {"remove_column", "add_index"} | ({"modify_type"} if engine.dialect.name == "postgresql" else set())
+    expected = {"remove_column", "add_index"} | (
+        {"modify_type"} if engine.dialect.name == "postgresql" else set()
+    )
     assert found == expected
 
 
@@ -105,5 +109,35 @@ def test_a_database_at_another_revision_is_refused(engine: sa.Engine, db_url: st
 
 
 def test_without_auto_migrate_an_empty_database_is_refused(db_url: str):  # noqa: F811
-    with Repository(db_url, auto_migrate=False) as repo, pytest.raises(SchemaError, match="traderagent db upgrade"):
+    with (
+        Repository(db_url, auto_migrate=False) as repo,
+        pytest.raises(SchemaError, match="traderagent db upgrade"),
+    ):
         repo.list_strategies()
+
+
+def test_revision_autogenerates_a_numbered_migration(tmp_path, monkeypatch):
+    """`traderagent db revision` on an up-to-date database writes 0002_..., empty while the models agree."""
+    import shutil
+
+    from traderagent.persistence import migrate
+
+    copy = tmp_path / "migrations"
+    shutil.copytree(migrate.MIGRATIONS_DIR, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.setattr(migrate, "MIGRATIONS_DIR", copy)  # never write into the package under test
+    eng = make_engine(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    try:
+        upgrade(eng)
+        path = Path(migrate.revision(eng, "nothing changes"))
+    finally:
+        eng.dispose()
+    assert path.parent == copy / "versions" and path.name == "0002_nothing_changes.py"
+    text = path.read_text().replace('"', "'")
+    assert "revision: str = '0002'" in text and "down_revision: str | None = '0001'" in text
+    for body in (
+        text.split("def upgrade() -> None:")[1].split("def downgrade")[0],
+        text.split("def downgrade() -> None:")[1],
+    ):
+        assert [ln.strip() for ln in body.splitlines() if ln.strip() and not ln.strip().startswith("#")] == [
+            "pass"
+        ]

@@ -1,7 +1,7 @@
 """Engines: which database to use, and how to connect to it.
 
 The database is chosen once, in this order: an explicit URL (`--database-url`, a config value), the
-`DATABASE_URL` environment variable, else a SQLite file `traderagent.db` in the user's data directory
+`DATABASE_URL` environment variable (or `DATABASE_URL_FILE` naming a file that holds it), else a SQLite file `traderagent.db` in the user's data directory
 (platformdirs), so a new user needs nothing. PostgreSQL URLs use psycopg 3 (`postgres://` and
 `postgresql://` are normalised to `postgresql+psycopg://`) with a connection pool.
 
@@ -60,6 +60,15 @@ def _source(url: str | URL | None, label: str) -> tuple[str, str]:
     env = os.environ.get(ENV_VAR, "")
     if env.strip():
         return ENV_VAR, env.strip()
+    file_name = os.environ.get(f"{ENV_VAR}_FILE", "").strip()
+    if file_name:  # the URL with its password in a file (docker/k8s secrets), as the config loader allows
+        try:
+            text = Path(file_name).expanduser().read_text().strip()
+        except OSError as exc:
+            raise DatabaseURLError(f"{ENV_VAR}_FILE: cannot read {file_name}: {exc.strerror or exc}") from None
+        if not text:
+            raise DatabaseURLError(f"{ENV_VAR}_FILE: {file_name} is empty")
+        return f"{ENV_VAR}_FILE", text
     return "default", f"sqlite:///{default_sqlite_path()}"
 
 

@@ -110,7 +110,9 @@ def schema_diff(engine: Engine) -> list[Any]:
 def revision(engine: Engine, message: str) -> str:
     """Autogenerate a new migration script from the models against an up-to-date database; returns its path."""
     with _ALEMBIC, engine.begin() as conn:
-        script = command.revision(alembic_config(conn), message=message, autogenerate=True)
+        cfg = alembic_config(conn)
+        number = len(list(ScriptDirectory.from_config(cfg).walk_revisions())) + 1
+        script = command.revision(cfg, message=message, autogenerate=True, rev_id=f"{number:04d}")
     scripts = script if isinstance(script, list) else [script]
     return ", ".join(str(s.path) for s in scripts if s is not None)
 
