@@ -132,23 +132,47 @@ class DcaConfig(StrategyConfig):
 
 
 class SmcConfig(StrategyConfig):
-    """Smart Money Concepts: structure, order blocks and fair value gaps across timeframes."""
+    """Smart Money Concepts: D1 bias, H4 structure, H1 zones, M15 trigger, scored by confluence (docs/smc_strategy.md)."""
 
     timeframes: tuple[Timeframe, ...] = Field(
-        ("1d", "4h", "1h", "15m"), min_length=1, description="timeframes read; the shortest is the entry timeframe"
+        ("1d", "4h", "1h", "15m"), min_length=1, max_length=4,
+        description="timeframes read; from the shortest up: entry, zones, structure, bias (the longest fills missing roles)",
     )
     confluence_threshold: int = Field(
-        3, ge=1, le=10, description="agreeing confluence factors needed to enter",
-        json_schema_extra={"search": {"low": 1, "high": 4}},
+        3, ge=1, le=6, description="net confluence score (agreeing minus contradicting factors, at most 6) needed to enter",
+        json_schema_extra={"search": {"low": 2, "high": 5}},
     )
     swing_length: int = Field(
-        10, ge=2, le=200, description="bars on each side that confirm a swing high/low",
+        10, ge=2, le=200, description="bars on each side that confirm a swing high/low (on every timeframe)",
         json_schema_extra={"search": {"low": 3, "high": 50}},
     )
     risk_per_trade: PositiveFraction = Field(0.02, description="fraction of equity lost at the stop")
     target_r: float = Field(
         2.0, gt=0, le=20, description="take profit at this multiple of the stop distance (R)",
         json_schema_extra={"search": {"low": 1.0, "high": 5.0, "step": 0.25}},
+    )
+    liquidity_target: bool = Field(
+        True, description="extend the target to the nearest opposing zone-timeframe liquidity when it lies beyond target_r",
+        json_schema_extra={"search": {"choices": [True, False]}},
+    )
+    break_on: Literal["close", "wick"] = Field(
+        "close", description="what must go beyond a swing to break structure: a candle close or a wick",
+        json_schema_extra={"search": {"choices": ["close", "wick"]}},
+    )
+    zone_mitigation: Literal["touch", "wick", "close"] = Field(
+        "touch", description="when an order block / FVG stops being a zone: first touch, wick through, close through",
+        json_schema_extra={"search": {"choices": ["touch", "wick", "close"]}},
+    )
+    max_age: int = Field(
+        200, ge=10, le=5000, description="zones, liquidity levels and setup legs expire after this many bars of their timeframe",
+        json_schema_extra={"search": {"low": 50, "high": 800}},
+    )
+    stop_buffer_atr: float = Field(
+        0.25, ge=0, le=10, description="stop this many entry-timeframe ATRs beyond the zone or swing",
+        json_schema_extra={"search": {"low": 0.0, "high": 1.0, "step": 0.05}},
+    )
+    atr_period: int = Field(
+        14, ge=1, le=500, description="ATR period (entry-timeframe bars, Wilder) for the stop buffer",
     )
 
     @field_validator("timeframes")
@@ -165,6 +189,13 @@ class SmcConfig(StrategyConfig):
     def entry_timeframe(self) -> str:
         """The shortest of `timeframes`: the base the signals are computed on."""
         return min(self.timeframes, key=timeframes.seconds)
+
+    @property
+    def roles(self) -> dict[str, str]:
+        """Timeframe of each role, from the shortest up: entry, zone, structure, bias (the longest fills gaps)."""
+        tfs = sorted(self.timeframes, key=timeframes.seconds)
+        pick = [tfs[min(i, len(tfs) - 1)] for i in range(4)]
+        return dict(zip(("entry", "zone", "structure", "bias"), pick, strict=True))
 
 
 class TrendFollowerConfig(StrategyConfig):

@@ -16,6 +16,7 @@ from traderagent.errors import UserError
 #: name -> module that defines SPEC. Add a line here when a strategy module is added.
 _MODULES: dict[str, str] = {
     "trend_follower": "traderagent.strategies.trend_follower",
+    "smc": "traderagent.strategies.smc",
     "grid": "traderagent.strategies.grid",
     "dca": "traderagent.strategies.dca",
 }

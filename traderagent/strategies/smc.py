@@ -1,0 +1,196 @@
+"""SMC: Smart Money Concepts top-down strategy on causal primitives (rules and defaults: docs/smc_strategy.md).
+
+Timeframe roles, from the shortest of `params.timeframes` up: entry (M15), zone (H1), structure (H4), bias
+(D1); with fewer than four timeframes the longest one fills the missing roles. Every timeframe's SMC state
+comes from `traderagent.indicators.smc.compute_arrays` on its own candles and reaches the entry index only
+through `traderagent.data.resample.align_indices` (completed candles only). Decision at bar t's close:
+  - a trigger on bar t: an entry-timeframe CHoCH, or a sweep of a swing low/high that closes back inside;
+  - the leg being reversed, (a, t] with a = the newest confirmed entry swing high (long) before t, traded into
+    an active zone-timeframe order block or FVG of the trade's direction (zone state as of bar t-1);
+  - net confluence score >= confluence_threshold: bias + structure + premium/discount count +1 when they
+    agree, -1 when they oppose; the zone, a CHoCH trigger and a sweep in the leg count +1 each (max 6);
+  - stop beyond the leg's extreme or the zone's far edge, whichever is farther, plus stop_buffer_atr ATRs;
+    target at target_r R, extended to the nearest opposing zone-timeframe liquidity when that lies beyond;
+    risk = risk_per_trade. No signal exits: positions end at their stop or target.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import numpy as np
+import pandas as pd
+
+from traderagent.data import timeframes
+from traderagent.data.resample import align_indices
+from traderagent.indicators import smc as smc_ind
+from traderagent.indicators.nb import atr_1d_nb
+from traderagent.strategies.base import Signals
+from traderagent.strategies.registry import StrategySpec
+from traderagent.strategies.smc_nb import FACTOR_NAMES, smc_signals_1d_nb
+
+ROLES = ("entry", "zone", "structure", "bias")
+#: Bars of its own timeframe a structure reading (trend, dealing range) is assumed to depend on, in swing
+#: lengths: see docs/smc_strategy.md#windows (measured 0 rewritten readings with this margin).
+STRUCTURE_MEMORY_SWINGS = 30
+#: Wilder ATR seed weight below this relative size is taken as forgotten (as in trend_follower).
+CONVERGENCE_TOL = 1e-12
+
+
+class Decisions(NamedTuple):
+    """Signals plus the per-bar confluence factors (n, 2, 7): [:, 0] long, [:, 1] short; FACTOR_NAMES."""
+
+    signals: Signals
+    factors: np.ndarray
+
+
+def roles(params) -> dict[str, str]:
+    """Timeframe of each role (canonical names)."""
+    return {k: timeframes.normalize(v) for k, v in params.roles.items()}
+
+
+def base_timeframe(params) -> str:
+    return timeframes.normalize(params.entry_timeframe)
+
+
+def strategy_timeframes(params) -> tuple[str, ...]:
+    r = roles(params)
+    out = [r["entry"]]
+    for role in ROLES[1:]:
+        if r[role] not in out:
+            out.append(r[role])
+    return tuple(out)
+
+
+def settings(params) -> smc_ind.SMCSettings:
+    """The primitives' settings, the same on every timeframe."""
+    return smc_ind.SMCSettings(swing_length=int(params.swing_length), break_on=params.break_on,
+                               ob_mitigation=params.zone_mitigation, fvg_mitigation=params.zone_mitigation,
+                               max_age=int(params.max_age))
+
+
+def warmup_bars(params) -> int:
+    """Entry bars a trailing window needs so that its last decision equals the full-history one."""
+    r = roles(params)
+    base = r["entry"]
+    ratio = {role: timeframes.check_multiple(base, tf) if tf != base else 1 for role, tf in r.items()}
+    L = int(params.swing_length)
+    structure = STRUCTURE_MEMORY_SWINGS * L + 2
+    zones = int(params.max_age) + structure  # a zone lives max_age bars; its break needs the swing before it
+    atr_mem = int(math.ceil(math.log(CONVERGENCE_TOL) / math.log(1.0 - 1.0 / params.atr_period))) + 2
+    need = max(zones * ratio["entry"] + atr_mem, zones * ratio["zone"],
+               (structure + 1) * ratio["structure"], (structure + 1) * ratio["bias"])
+    return int(need + max(ratio.values()))
+
+
+def _complete(bars: pd.DataFrame, tf: str, base_tf: str) -> pd.DataFrame:
+    """Drop a first higher-timeframe candle built from fewer base bars than its period holds (a window that
+    starts inside it would otherwise see a different candle than the full history)."""
+    if tf == base_tf or "n_bars" not in bars.columns or not len(bars):
+        return bars
+    if int(bars["n_bars"].iat[0]) < timeframes.check_multiple(base_tf, tf):
+        return bars.iloc[1:]
+    return bars
+
+
+def _ohlc(bars: pd.DataFrame) -> tuple[np.ndarray, ...]:
+    return tuple(bars[c].to_numpy(np.float64) for c in ("open", "high", "low", "close"))
+
+
+def timeframe_states(bars_by_tf: dict, params) -> dict[str, tuple[pd.DatetimeIndex, dict]]:
+    """tf -> (index of the candles used, SMC state arrays) for every timeframe the strategy reads."""
+    base_tf = base_timeframe(params)
+    s = settings(params)
+    out = {}
+    for tf in strategy_timeframes(params):
+        bars = _complete(bars_by_tf[tf], tf, base_tf)
+        out[tf] = (bars.index, smc_ind.compute_arrays(*_ohlc(bars), s)[0])
+    return out
+
+
+def _aligned(base_index: pd.DatetimeIndex, base_tf: str, index: pd.DatetimeIndex, tf: str) -> np.ndarray:
+    """Positions into `tf` rows seen by each base bar at its close (-1: none complete yet)."""
+    return align_indices(base_index.as_unit("ns").asi8, base_tf, index.as_unit("ns").asi8, tf)
+
+
+def _take(values: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """values[idx] as float64, NaN where idx < 0."""
+    if not len(values):
+        return np.full(idx.shape[0], np.nan)
+    out = np.asarray(values, dtype=np.float64)[np.clip(idx, 0, None)]
+    out[idx < 0] = np.nan
+    return out
+
+
+def decide(bars_by_tf: dict, params) -> Decisions:
+    """Signals and the confluence factors behind them (what `signals` returns, plus the diagnostics)."""
+    r = roles(params)
+    base_tf = r["entry"]
+    bars = bars_by_tf[base_tf]
+    states = timeframe_states(bars_by_tf, params)
+    _, st = states[base_tf]
+    o, h, lo, c = _ohlc(bars)
+    atr = atr_1d_nb(h, lo, c, int(params.atr_period)) if len(c) else c
+
+    aligned: dict[tuple[str, int], np.ndarray] = {}
+
+    def at(role: str, col: str, lag: int = 0) -> np.ndarray:
+        tf = r[role]
+        index, state = states[tf]
+        if (tf, 0) not in aligned:
+            aligned[(tf, 0)] = _aligned(bars.index, base_tf, index, tf)
+        if (tf, lag) not in aligned:
+            idx = aligned[(tf, 0)]
+            aligned[(tf, lag)] = np.r_[np.full(min(lag, len(idx)), -1, dtype=np.int64), idx[:len(idx) - lag]]
+        return _take(state[col], aligned[(tf, lag)])
+
+    zone = {k: at("zone", k, lag=1) for k in ("bull_zone_top", "bull_zone_bottom", "bear_zone_top", "bear_zone_bottom")}
+    out = smc_signals_1d_nb(
+        h, lo, c, atr, st["choch"], st["sweep_high"], st["sweep_low"], st["swing_high_idx"], st["swing_low_idx"],
+        at("bias", "trend"), at("structure", "trend"), at("structure", "pd_position"),
+        zone["bull_zone_top"], zone["bull_zone_bottom"], zone["bear_zone_top"], zone["bear_zone_bottom"],
+        at("zone", "liq_high"), at("zone", "liq_low"),
+        int(params.confluence_threshold), float(params.target_r), bool(params.liquidity_target),
+        float(params.stop_buffer_atr), int(params.max_age), float(params.risk_per_trade),
+    )
+    return Decisions(Signals(*out[:7]), out[7])
+
+
+def signals(bars_by_tf: dict, params) -> Signals:
+    """The pure decision function: bars by timeframe (base = the entry timeframe) -> Signals on the base index."""
+    return decide(bars_by_tf, params).signals
+
+
+def factor_frame(bars_by_tf: dict, params) -> pd.DataFrame:
+    """Per-bar confluence factors as a frame: long_<factor> and short_<factor> columns (FACTOR_NAMES)."""
+    dec = decide(bars_by_tf, params)
+    index = bars_by_tf[base_timeframe(params)].index
+    cols = {f"{side}_{name}": dec.factors[:, k, j]
+            for k, side in enumerate(("long", "short")) for j, name in enumerate(FACTOR_NAMES)}
+    return pd.DataFrame(cols, index=index)
+
+
+def _params_model():
+    from traderagent.config.models import SmcConfig
+
+    return SmcConfig
+
+
+def _overlays(run):
+    from traderagent.report.smc_overlay import overlays
+
+    return overlays(run)
+
+
+SPEC = StrategySpec(
+    name="smc",
+    kind="signal",
+    params_model=_params_model(),
+    base_timeframe=base_timeframe,
+    timeframes=strategy_timeframes,
+    warmup_bars=warmup_bars,
+    signals=signals,
+    description="Smart Money Concepts: D1 bias, H4 structure, H1 order blocks/FVGs, M15 CHoCH or sweep trigger",
+    extra={"overlays": _overlays},
+)
