@@ -130,3 +130,9 @@ def test_default_database_is_a_sqlite_file_in_the_user_data_dir(tmp_path: Path):
     path = tmp_path / "traderagent" / "traderagent.db"
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith(f"SQLite at {path}: schema empty -> {head_revision()}") and path.is_file()
+
+
+def test_unwritable_sqlite_location_is_one_line(capsys):
+    code, _, err = run(capsys, "runs", "list", "--database-url", "sqlite:////proc/traderagent/x.db")
+    assert code == 2 and err.count("\n") == 1
+    assert err.startswith("error: cannot create folder /proc/traderagent for SQLite at /proc/traderagent/x.db")

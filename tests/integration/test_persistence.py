@@ -68,6 +68,9 @@ def test_money_is_exact_and_rounds_like_numeric_38_18(repo: Repository):
     assert b.price == Decimal("0.000000000000000002") and b.amount == Decimal("-0.000000000000000002")
     with pytest.raises(ValueError, match="more than 20 integer digits"):
         order("c2", price="100000000000000000000")
+    import numpy as np
+
+    assert order("c3", amount=np.float64(0.1), price=np.float32(0.5)).amount == Decimal("0.1")
 
 
 def test_times_are_stored_as_utc_and_naive_times_refused(repo: Repository):

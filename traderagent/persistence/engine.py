@@ -65,7 +65,9 @@ def _source(url: str | URL | None, label: str) -> tuple[str, str]:
         try:
             text = Path(file_name).expanduser().read_text().strip()
         except OSError as exc:
-            raise DatabaseURLError(f"{ENV_VAR}_FILE: cannot read {file_name}: {exc.strerror or exc}") from None
+            raise DatabaseURLError(
+                f"{ENV_VAR}_FILE: cannot read {file_name}: {exc.strerror or exc}"
+            ) from None
         if not text:
             raise DatabaseURLError(f"{ENV_VAR}_FILE: {file_name} is empty")
         return f"{ENV_VAR}_FILE", text
@@ -158,7 +160,13 @@ def _sqlite_engine(url: URL, opts: EngineOptions) -> Engine:
     if memory:
         kwargs["poolclass"] = sa.pool.StaticPool
     else:
-        Path(url.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        folder = Path(url.database).expanduser().parent
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise DatabaseUnreachable(
+                f"cannot create folder {folder} for {describe(url)}: {exc.strerror or exc}"
+            ) from None
     engine = sa.create_engine(url, **kwargs)
 
     @event.listens_for(engine, "connect")

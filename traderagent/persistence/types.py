@@ -38,7 +38,7 @@ def to_decimal(value: Any, name: str = "value") -> Decimal:
     elif isinstance(value, float):
         if not math.isfinite(value):
             raise ValueError(f"{name}: {value!r} is not a finite number")
-        out = Decimal(repr(value))
+        out = Decimal(float.__repr__(value))  # shortest repr, also for numpy.float64 (a float subclass)
     elif isinstance(value, str) or type(value).__module__ == "numpy":
         try:
             out = Decimal(str(value))
