@@ -16,7 +16,7 @@ from traderagent import __version__
 from traderagent.errors import UserError
 
 #: Command-group modules under traderagent.cli, in the order `--help` lists them.
-COMMAND_MODULES: tuple[str, ...] = ("data", "config", "backtest", "check", "optimize", "db", "runs")
+COMMAND_MODULES: tuple[str, ...] = ("data", "config", "backtest", "portfolio", "check", "optimize", "db", "runs")
 
 
 class _Parser(argparse.ArgumentParser):
