@@ -29,6 +29,9 @@ def register(sub) -> None:
     p.add_argument("--report", help="HTML report path (default reports/<strategy>-<symbol>-<tf>.html; 'none' to skip)")
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout (fractions, not percents)")
     p.add_argument("--save", action="store_true", help="store the run in the database (see `traderagent runs`)")
+    from traderagent.cli.db import add_database_url
+
+    add_database_url(p)
     p.set_defaults(func=run)
 
 
@@ -77,10 +80,11 @@ def run(args) -> int:
         equity = bt.result.equity_series()
         render(js, bt.bars, equity, report_path, meta=bt.meta, overlays=bt.spec.extra.get("overlays", lambda *_: ())(bt))
     if args.save:
-        from traderagent.persistence.repository import save_backtest_run
+        from traderagent.persistence import save_backtest_run
 
-        run_id = save_backtest_run(js, data_sha256=bt.meta["data_sha256"], code_version=bt.meta["code_version"])
-        print(f"saved as run {run_id}", file=sys.stderr)
+        run_id = save_backtest_run(js, data_hash=bt.meta["data_sha256"], code_version=bt.meta["code_version"],
+                                   database_url=args.database_url, meta={"data_file": bt.meta["data_file"]})
+        print(f"saved as bt-{run_id} (traderagent runs show bt-{run_id})", file=sys.stderr)
     if args.json:
         out = dict(js)
         out["meta"] = bt.meta
