@@ -123,16 +123,21 @@ def _take(values: np.ndarray, idx: np.ndarray) -> np.ndarray:
     return out
 
 
-def decide(bars_by_tf: dict, params) -> Decisions:
-    """Signals and the confluence factors behind them (what `signals` returns, plus the diagnostics)."""
+#: Names of the kernel's array inputs, in `smc_signals_1d_nb` order (what `kernel_inputs` returns).
+INPUT_NAMES = ("high", "low", "close", "atr", "choch", "sweep_high", "sweep_low", "swing_high_idx",
+               "swing_low_idx", "bias", "structure", "pd_position", "bull_zone_top_prev", "bull_zone_bottom_prev",
+               "bear_zone_top_prev", "bear_zone_bottom_prev", "liq_high", "liq_low")
+
+
+def kernel_inputs(bars_by_tf: dict, params) -> dict[str, np.ndarray]:
+    """The arrays the decision kernel reads, on the entry index: entry candles and state, higher-timeframe
+    readings as of each bar's close (zones as of the previous bar's close: `_prev`), via `align_indices`."""
     r = roles(params)
     base_tf = r["entry"]
     bars = bars_by_tf[base_tf]
     states = timeframe_states(bars_by_tf, params)
     _, st = states[base_tf]
-    o, h, lo, c = _ohlc(bars)
-    atr = atr_1d_nb(h, lo, c, int(params.atr_period)) if len(c) else c
-
+    _, h, lo, c = _ohlc(bars)
     aligned: dict[tuple[str, int], np.ndarray] = {}
 
     def at(role: str, col: str, lag: int = 0) -> np.ndarray:
@@ -145,12 +150,25 @@ def decide(bars_by_tf: dict, params) -> Decisions:
             aligned[(tf, lag)] = np.r_[np.full(min(lag, len(idx)), -1, dtype=np.int64), idx[:len(idx) - lag]]
         return _take(state[col], aligned[(tf, lag)])
 
-    zone = {k: at("zone", k, lag=1) for k in ("bull_zone_top", "bull_zone_bottom", "bear_zone_top", "bear_zone_bottom")}
+    out = {"high": h, "low": lo, "close": c,
+           "atr": atr_1d_nb(h, lo, c, int(params.atr_period)) if len(c) else c.copy()}
+    for col in ("choch", "sweep_high", "sweep_low", "swing_high_idx", "swing_low_idx"):
+        out[col] = st[col]
+    out["bias"] = at("bias", "trend")
+    out["structure"] = at("structure", "trend")
+    out["pd_position"] = at("structure", "pd_position")
+    for col in ("bull_zone_top", "bull_zone_bottom", "bear_zone_top", "bear_zone_bottom"):
+        out[f"{col}_prev"] = at("zone", col, lag=1)
+    out["liq_high"] = at("zone", "liq_high")
+    out["liq_low"] = at("zone", "liq_low")
+    return out
+
+
+def decide(bars_by_tf: dict, params) -> Decisions:
+    """Signals and the confluence factors behind them (what `signals` returns, plus the diagnostics)."""
+    x = kernel_inputs(bars_by_tf, params)
     out = smc_signals_1d_nb(
-        h, lo, c, atr, st["choch"], st["sweep_high"], st["sweep_low"], st["swing_high_idx"], st["swing_low_idx"],
-        at("bias", "trend"), at("structure", "trend"), at("structure", "pd_position"),
-        zone["bull_zone_top"], zone["bull_zone_bottom"], zone["bear_zone_top"], zone["bear_zone_bottom"],
-        at("zone", "liq_high"), at("zone", "liq_low"),
+        *(x[k] for k in INPUT_NAMES),
         int(params.confluence_threshold), float(params.target_r), bool(params.liquidity_target),
         float(params.stop_buffer_atr), int(params.max_age), float(params.risk_per_trade),
     )
