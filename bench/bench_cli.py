@@ -26,7 +26,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = "data/BTC_USDT-15m.csv.gz"
-TARGETS = {"--help": 0.5, "backtest": 3.0}
+TARGETS = {"--help": 0.5, "backtest": 3.0, "backtest + HTML report": 3.0}
+REPORT = Path(tempfile.gettempdir()) / "traderagent-bench-report.html"
 
 
 def traderagent_cmd() -> list[str]:
@@ -82,7 +83,7 @@ def backtest_args(ta: list[str], env: dict) -> list[str] | None:
     proc = subprocess.run(ta + ["backtest", "--help"], cwd=ROOT, env=env, capture_output=True, text=True)
     if proc.returncode != 0 or "--strategy" not in proc.stdout:
         return None
-    return ["backtest", "--strategy", "trend_follower", "--data", DATA, "--report", "none"]
+    return ["backtest", "--strategy", "trend_follower", "--data", DATA, "--report", "none"]  # --report last
 
 
 def slowest_imports(argv: list[str], env: dict, top: int = 8) -> tuple[float, list[tuple[str, float]]]:
@@ -124,7 +125,12 @@ def main(argv: list[str] | None = None) -> int:
     modes = envs()
     env0 = modes["bytecode cached"]
     bt = backtest_args(ta, env0)
-    commands = {"--help": ["--help"], "data inspect": ["data", "inspect", DATA], "backtest": bt}
+    commands = {
+        "--help": ["--help"],
+        "data inspect": ["data", "inspect", DATA],
+        "backtest": bt,
+        "backtest + HTML report": bt and [*bt[:-1], str(REPORT)],
+    }
     rows, verdicts = [], []
     for name, cmd_args in commands.items():
         for mode, env in modes.items():
@@ -161,13 +167,11 @@ def main(argv: list[str] | None = None) -> int:
     for v in verdicts:
         print("  " + v)
     if bt is not None:
-        imports = slowest_imports(bt, env0)
+        total, imports = min((slowest_imports(bt, env0) for _ in range(2)), key=lambda r: r[0])
         print(
-            "\n  slowest top-level imports of `traderagent "
-            + " ".join(bt)
-            + "` (cumulative s): "
-            + ", ".join(f"{n} {s:.2f}" for n, s in imports)
+            f"\n  `traderagent {' '.join(bt)}` spends {total:.2f} s importing modules (-X importtime, best of 2);"
         )
+        print("  by root package (self time, s): " + ", ".join(f"{n} {t:.2f}" for n, t in imports))
     return 0
 
 
