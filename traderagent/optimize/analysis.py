@@ -188,7 +188,9 @@ def analyze_fold(ctx, k: int, trials: int) -> FoldResult:
         fast = ev.evaluate(params, fold.oos_start, fold.oos_end)
         if not np.allclose(fast.equity, full.equity, rtol=AGREE_RTOL, atol=0):
             raise AssertionError(f"fold {k}: the fast path and the engine disagree on the OOS equity")
-    times = {key: str(v) for key, v in fold.as_dict(ctx.index).items() if key.endswith(("_from", "_to"))}
+    from traderagent.backtest.result import iso_utc
+
+    times = {key: iso_utc(v) for key, v in fold.as_dict(ctx.index).items() if key.endswith(("_from", "_to"))}
     return FoldResult(
         fold=fold, times=times, n_trials=len(all_trials), n_valid=len(valid),
         n_pruned=sum(t.state == TrialState.PRUNED for t in all_trials), n_configs=len(cols),

@@ -34,6 +34,14 @@ def grid_values(dist: dict, points: int) -> list:
     return sorted({float(round(v, 12)) for v in raw})
 
 
+def axis(dist: dict, points: int, at: Any) -> list:
+    """`grid_values` plus the optimum's own value, so every curve and heatmap passes through it."""
+    xs = grid_values(dist, points)
+    if dist["type"] != "categorical" and at is not None and at not in xs:
+        xs = sorted([*xs, at])
+    return xs
+
+
 def _eval(score_fn: ScoreFn, values: dict) -> float:
     value, valid = score_fn(values)
     return float(value) if valid else math.nan
@@ -46,7 +54,7 @@ def one_at_a_time(score_fn: ScoreFn, optimum: dict[str, Any], space: dict[str, d
     """
     out = {}
     for name, dist in space.items():
-        xs = grid_values(dist, points)
+        xs = axis(dist, points, optimum.get(name))
         ys = [_eval(score_fn, {**optimum, name: x}) for x in xs]
         finite = [y for y in ys if math.isfinite(y)]
         out[name] = {"x": xs, "y": ys, "at": optimum.get(name),
@@ -69,8 +77,8 @@ def top_pairs(curves: dict, space: dict[str, dict], n_pairs: int) -> list[tuple[
 def heatmap(score_fn: ScoreFn, optimum: dict[str, Any], space: dict[str, dict], x: str, y: str,
             grid: int = 10) -> dict:
     """Objective over a grid of (x, y) values with the other params at the optimum: {"x", "y", "z"[y][x]}."""
-    xs = grid_values(space[x], grid)
-    ys = grid_values(space[y], grid)
+    xs = axis(space[x], grid, optimum.get(x))
+    ys = axis(space[y], grid, optimum.get(y))
     z = [[_eval(score_fn, {**optimum, x: xv, y: yv}) for xv in xs] for yv in ys]
     return {"x_param": x, "y_param": y, "x": xs, "y": ys, "z": z, "at": [optimum.get(x), optimum.get(y)]}
 
@@ -80,4 +88,4 @@ def sensitivity(score_fn: ScoreFn, optimum: dict[str, Any], space: dict[str, dic
     """One-at-a-time curves for every searched param and heatmaps for the `pairs` most influential pairs."""
     curves = one_at_a_time(score_fn, optimum, space, points)
     maps = [heatmap(score_fn, optimum, space, a, b, grid) for a, b in top_pairs(curves, space, pairs)]
-    return {"optimum": optimum, "curves": curves, "heatmaps": maps}
+    return {"optimum": optimum, "value": _eval(score_fn, optimum), "curves": curves, "heatmaps": maps}

@@ -22,12 +22,12 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 import time
 from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
-import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from traderagent.errors import UserError
@@ -50,13 +50,20 @@ class FoldsSpec(_Model):
     @field_validator("purge")
     @classmethod
     def _duration(cls, v: str) -> str:
-        try:
-            td = pd.Timedelta(v)
-        except (ValueError, TypeError):
-            raise ValueError(f"{v!r} is not a duration; write e.g. 1d, 12h or 0h") from None
-        if td < pd.Timedelta(0):
-            raise ValueError(f"{v!r} must not be negative")
+        duration_seconds(v)
         return v
+
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([mhdw])\s*$")
+_UNIT = {"m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def duration_seconds(text: str) -> float:
+    """Seconds of a duration written like 1d, 12h, 30m, 2w or 0h."""
+    m = _DURATION.match(str(text))
+    if not m:
+        raise ValueError(f"{text!r} is not a duration; write e.g. 1d, 12h, 30m or 0h")
+    return float(m.group(1)) * _UNIT[m.group(2)]
 
 
 class MonteCarloSpec(_Model):
@@ -277,4 +284,4 @@ def spec_hash(spec: StudySpec, data_sha256: str, space: dict, timeframe: str) ->
 def purge_bars(spec: StudySpec, timeframe: str) -> int:
     from traderagent.data import timeframes
 
-    return math.ceil(pd.Timedelta(spec.folds.purge).total_seconds() / timeframes.seconds(timeframe))
+    return math.ceil(duration_seconds(spec.folds.purge) / timeframes.seconds(timeframe))

@@ -14,7 +14,7 @@ import numpy as np
 
 from traderagent.report.html import esc, figure_div, fmt, json_block, kv_table, table, write_page
 
-_LEVEL_CLASS = {"robust": "ok", "inconclusive": "flag", "likely overfit": "bad"}
+_LEVEL_COLOR = {"robust": "#1a7f37", "inconclusive": "#d4a72c", "likely overfit": "#cf222e"}
 _PALETTE = ("#0969da", "#cf222e", "#1a7f37", "#8250df", "#bc4c00", "#0a3069", "#6e7781")
 
 
@@ -72,19 +72,19 @@ def sensitivity_figures(sens: dict) -> list:
     for i, name in enumerate(names):
         c = curves[name]
         r, col = i // cols + 1, i % cols + 1
-        x = [str(v) for v in c["x"]]
+        numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in c["x"])
+        x = c["x"] if numeric else [str(v) for v in c["x"]]
         fig.add_trace(go.Scatter(x=x, y=c["y"], mode="lines+markers", showlegend=False,
                                  line=dict(color="#0969da")), row=r, col=col)
-        if c["at"] is not None or any(v is None for v in c["x"]):
-            fig.add_trace(go.Scatter(x=[str(c["at"])], y=[np.nanmax([y for y in c["y"] if y is not None] or [np.nan])],
-                                     mode="markers", marker=dict(color="#cf222e", size=10, symbol="star"),
-                                     showlegend=False, hoverinfo="skip"), row=r, col=col)
+        fig.add_trace(go.Scatter(x=[c["at"] if numeric else str(c["at"])], y=[sens.get("value")], mode="markers",
+                                 marker=dict(color="#cf222e", size=12, symbol="star"), showlegend=False,
+                                 hoverinfo="skip"), row=r, col=col)
     fig.update_layout(height=260 * rows, margin=dict(l=40, r=20, t=40, b=30))
     out = [fig]
     for hm in sens["heatmaps"]:
-        f = go.Figure(go.Heatmap(x=[str(v) for v in hm["x"]], y=[str(v) for v in hm["y"]], z=hm["z"],
-                                 colorscale="RdBu", zmid=0, colorbar=dict(title="objective")))
-        f.add_trace(go.Scatter(x=[str(hm["at"][0])], y=[str(hm["at"][1])], mode="markers",
+        f = go.Figure(go.Heatmap(x=hm["x"], y=hm["y"], z=hm["z"], colorscale="RdBu", zmid=0,
+                                 colorbar=dict(title="objective")))
+        f.add_trace(go.Scatter(x=[hm["at"][0]], y=[hm["at"][1]], mode="markers",
                                marker=dict(symbol="star", size=14, color="#000"), name="optimum"))
         f.update_layout(height=380, width=460, margin=dict(l=60, r=20, t=40, b=50),
                         title=f"{hm['x_param']} × {hm['y_param']}", xaxis_title=hm["x_param"], yaxis_title=hm["y_param"])
@@ -197,8 +197,10 @@ def render(result, path: str | Path) -> Path:
         f"{esc(spec.folds.scheme)} folds · {result.info['trials_per_fold']} trials per fold · objective "
         f"{esc(spec.objective)} (min {spec.min_trades} trades) · fees {fmt(result.info['fees'], True)} + slippage "
         f"{fmt(result.info['slippage'], True)} per side · seed {spec.seed} · code {esc(result.info['code_version'])}</p>",
-        f"<div class='{_LEVEL_CLASS.get(v['level'], 'flag')}' style='padding:8px 12px;border-left:4px solid;margin:12px 0'>"
-        f"<b>{esc(v['summary'])}</b><ul>" + "".join(f"<li>{esc(line)}</li>" for line in v["lines"]) + "</ul></div>",
+        f"<div style='padding:8px 12px;border-left:6px solid {_LEVEL_COLOR.get(v['level'], '#888')};"
+        f"background:#f6f8fa;margin:12px 0'><b style='color:{_LEVEL_COLOR.get(v['level'], '#888')}'>"
+        f"{esc(v['level'].upper())}: {esc(v['summary'])}</b><ul>"
+        + "".join(f"<li>{esc(line)}</li>" for line in v["lines"]) + "</ul></div>",
         "<h2>Out of sample (stitched folds)</h2>", kv_table(_headline(result), pct=pct),
         figure_div(equity_figure(result)),
         "<h2>Folds</h2><p class=meta>Each fold re-optimizes on its in-sample window and trades the best valid "
