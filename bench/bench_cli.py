@@ -10,7 +10,8 @@ Some sandboxes set PYTHONDONTWRITEBYTECODE=1 with a venv that has no .pyc files,
 every module it imports from source. The main rows cache bytecode under a private PYTHONPYCACHEPREFIX
 (as a normal install does); with that variable set, extra rows show the process as this environment runs it.
 
-Run: `make bench` or `.venv/bin/python bench/bench_cli.py [--runs N]`.
+Run: `make bench` or `.venv/bin/python bench/bench_cli.py [--runs N]`. Exit code 1 if a target is missed
+(judged on the median with bytecode cached).
 """
 
 from __future__ import annotations
@@ -131,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
         "backtest": bt,
         "backtest + HTML report": bt and [*bt[:-1], str(REPORT)],
     }
-    rows, verdicts = [], []
+    rows, verdicts, missed = [], [], 0
     for name, cmd_args in commands.items():
         for mode, env in modes.items():
             label = f"traderagent {name}" + ("" if mode == "bytecode cached" else f"  [{mode}]")
@@ -155,6 +156,7 @@ def main(argv: list[str] | None = None) -> int:
                 ]
             )
             if target and mode == "bytecode cached":
+                missed += r["median"] >= target
                 verdicts.append(
                     f"{name}: best {r['best']:.2f} s, median {r['median']:.2f} s "
                     f"(target < {target:g} s: {'met' if r['median'] < target else 'MISSED'})"
@@ -172,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
             f"\n  `traderagent {' '.join(bt)}` spends {total:.2f} s importing modules (-X importtime, best of 2);"
         )
         print("  by root package (self time, s): " + ", ".join(f"{n} {t:.2f}" for n, t in imports))
-    return 0
+    return 1 if missed else 0
 
 
 if __name__ == "__main__":
