@@ -286,3 +286,15 @@ def test_cli_backtest_json_on_btc_trades_with_integrity(capsys):
     assert js["integrity"]["ok"] is True
     assert js["stats"]["trades"] > 0 and len(js["trades"]) == js["stats"]["trades"]
     assert js["params"]["confluence_threshold"] == 3
+
+
+@pytest.mark.parametrize("break_on", ["close", "wick"])
+def test_entry_state_equals_the_full_primitives(btc_15m, break_on):
+    s = strat.settings(SmcConfig(break_on=break_on))
+    ohlc = [btc_15m[c].to_numpy() for c in ("open", "high", "low", "close")]
+    full = smc_ind.compute_arrays(*ohlc, s)[0]
+    part = strat.entry_state(*ohlc, s)
+    assert set(part) == set(strat.ENTRY_COLUMNS)
+    for col in strat.ENTRY_COLUMNS:
+        np.testing.assert_array_equal(part[col], full[col], err_msg=col)
+    assert part["choch"].any() and part["sweep_low"].any()

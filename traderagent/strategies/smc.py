@@ -25,6 +25,7 @@ import pandas as pd
 from traderagent.data import timeframes
 from traderagent.data.resample import align_indices
 from traderagent.indicators import smc as smc_ind
+from traderagent.indicators import smc_nb as prim
 from traderagent.indicators.nb import atr_1d_nb
 from traderagent.strategies.base import Signals
 from traderagent.strategies.registry import StrategySpec
@@ -98,14 +99,34 @@ def _ohlc(bars: pd.DataFrame) -> tuple[np.ndarray, ...]:
     return tuple(bars[c].to_numpy(np.float64) for c in ("open", "high", "low", "close"))
 
 
+#: Entry-timeframe state columns the kernel reads (computed without the zone primitives it does not need).
+ENTRY_COLUMNS = ("choch", "sweep_high", "sweep_low", "swing_high_idx", "swing_low_idx")
+
+
+def entry_state(open_, high, low, close, s: smc_ind.SMCSettings) -> dict[str, np.ndarray]:
+    """ENTRY_COLUMNS of `smc.compute_arrays` (same kernels, same arguments), skipping OBs, FVGs and zones."""
+    _, high, low, close = (np.require(a, np.float64, ["C", "W"]) for a in (open_, high, low, close))
+    L = s.swing_length
+    is_sh, is_sl = prim.find_swings_1d_nb(high, low, L, L)
+    _, sh_i, _, sl_i = prim.last_swings_1d_nb(high, low, is_sh, is_sl, L)
+    st = prim.detect_structure_1d_nb(high, low, close, is_sh, is_sl, L, getattr(prim.BreakOn, s.break_on))
+    liq = prim.detect_liquidity_1d_nb(high, low, close, is_sh, is_sl, L, s.eq_tolerance, s.max_age)
+    return {"choch": st[2], "sweep_high": liq[0], "sweep_low": liq[3], "swing_high_idx": sh_i, "swing_low_idx": sl_i}
+
+
 def timeframe_states(bars_by_tf: dict, params) -> dict[str, tuple[pd.DatetimeIndex, dict]]:
-    """tf -> (index of the candles used, SMC state arrays) for every timeframe the strategy reads."""
+    """tf -> (index of the candles used, SMC state arrays) for every timeframe the strategy reads (the entry
+    timeframe alone, when it has no other role, gets only ENTRY_COLUMNS)."""
     base_tf = base_timeframe(params)
     s = settings(params)
+    higher_roles = {tf for role, tf in roles(params).items() if role != "entry"}
     out = {}
     for tf in strategy_timeframes(params):
         bars = _complete(bars_by_tf[tf], tf, base_tf)
-        out[tf] = (bars.index, smc_ind.compute_arrays(*_ohlc(bars), s)[0])
+        if tf == base_tf and tf not in higher_roles:
+            out[tf] = (bars.index, entry_state(*_ohlc(bars), s))
+        else:
+            out[tf] = (bars.index, smc_ind.compute_arrays(*_ohlc(bars), s)[0])
     return out
 
 
