@@ -20,6 +20,8 @@ CASES = {
                                   sample="BTC_USDT-15m.csv.gz"),
     "trend_follower_eth_1h": dict(strategy="trend_follower", symbol="ETH/USDT", timeframe="1h",
                                   sample="ETH_USDT-15m.csv.gz"),
+    "smc_btc_15m": dict(strategy="smc", symbol="BTC/USDT", sample="BTC_USDT-15m.csv.gz"),
+    "smc_eth_15m": dict(strategy="smc", symbol="ETH/USDT", sample="ETH_USDT-15m.csv.gz"),
 }
 
 
