@@ -87,6 +87,7 @@ class PortfolioResult:
     prices: dict[str, np.ndarray] = field(default_factory=dict)  # close per symbol on the clock
     references: list[dict] = field(default_factory=list)  # standalone runs shown beside the portfolio
     regimes: dict[str, np.ndarray] = field(default_factory=dict)  # regime code per symbol on the clock
+    selector: Any = None  # the SelectorConfig the sleeves were routed by (None: every sleeve in every regime)
 
     def equity_series(self) -> pd.Series:
         return pd.Series(self.equity, index=self.index, name="portfolio")
@@ -115,6 +116,7 @@ class PortfolioResult:
             "start": iso_utc(self.index[0]), "end": iso_utc(self.index[-1]), "timeframe": self.timeframe,
             "initial_equity": self.initial_equity, "final_equity": float(self.equity[-1]), "reserve": self.reserve,
             "max_concurrent_strategies": self.max_concurrent, "notes": self.notes,
+            "selector": self.selector.model_dump(mode="json") if self.selector is not None else None,
             "stats": {k: self.stats.get(k) for k in (*JSON_STATS, "max_drawdown_duration_days", "calmar")},
             "integrity": self.integrity,
             "sleeves": [_sleeve_json(s) for s in self.sleeves],
@@ -209,11 +211,19 @@ def _pct(x: float) -> str:
 
 # -------------------------------------------------------------------------------------------------- run
 def run_sleeve(spec, params, base: pd.DataFrame, base_tf: str, cfg, initial_equity: float, start=None,
-               end=None, costs: Costs | None = None):
+               end=None, costs: Costs | None = None, selector=None):
     """One strategy on one market's base candles with `initial_equity` (what `runner.run_backtest` does,
-    without reading files): indicators on all data up to `end`, trading from `start`. -> (result, timeframe)."""
+    without reading files): indicators on all data up to `end`, trading from `start`. -> (result, timeframe).
+
+    With a `selector` (traderagent.strategies.selector.SelectorConfig) the strategy only takes new positions in
+    its routed regimes: signal strategies through `gate_signals`, grid and DCA as the hybrid kernel with only
+    that machine (their transitions are the selector's)."""
     from traderagent.backtest.runner import _slice, to_timeframe
 
+    if selector is not None and spec.name in ("grid", "dca"):
+        from traderagent.strategies import hybrid
+
+        spec, params = hybrid.SPEC, hybrid.single_machine(spec.name, params, selector)
     bt = cfg.backtest
     costs = costs or Costs(fees=bt.fees, slippage=bt.slippage)
     tf = spec.base_timeframe(params)
@@ -227,7 +237,14 @@ def run_sleeve(spec, params, base: pd.DataFrame, base_tf: str, cfg, initial_equi
         from traderagent.strategies.base import Signals
 
         bbt = bars_by_timeframe(bars_all, tf, spec.timeframes(params))
-        sig = Signals(*(a[first:] for a in spec.signals(bbt, params)))
+        sig = spec.signals(bbt, params)
+        if selector is not None:
+            from traderagent.strategies.regime import regime_on_base
+            from traderagent.strategies.selector import active_mask, gate_signals
+
+            codes = regime_on_base(bars_all, tf, selector.regime).to_numpy()
+            sig = gate_signals(sig, active_mask(codes, selector.regimes_of(spec.name)), selector.signal_exit)
+        sig = Signals(*(a[first:] for a in sig))
         result = run_signals(bars_all.iloc[first:], sig, tf, costs=costs, initial_equity=initial_equity,
                              max_risk_per_trade=bt.max_risk_per_trade, max_exposure=bt.max_exposure,
                              leverage=bt.leverage, allow_short=bt.allow_short)
@@ -272,8 +289,10 @@ def mark_on_clock(result, sleeve_tf: str, clock: pd.DatetimeIndex, clock_tf: str
 
 def run_portfolio(cfg, bases: Mapping[str, pd.DataFrame] | None = None, base_tf: str | None = None, start=None,
                   end=None, references: tuple[str, ...] = (), progress: Callable[[str], None] | None = None,
-                  registered: list[str] | None = None) -> PortfolioResult:
-    """Backtest the config's portfolio on `bases` (symbol -> base candles; default: the candle store)."""
+                  registered: list[str] | None = None, selector=None) -> PortfolioResult:
+    """Backtest the config's portfolio on `bases` (symbol -> base candles; default: the candle store).
+
+    `selector` (a SelectorConfig): route every sleeve by regime (see `run_sleeve`); capital stays per sleeve."""
     from traderagent.strategies import registry
     from traderagent.strategies.regime import regime_on_base
 
@@ -292,7 +311,8 @@ def run_portfolio(cfg, bases: Mapping[str, pd.DataFrame] | None = None, base_tf:
             progress(f"{plan.strategy} {plan.symbol}")
         spec = registry.get(plan.strategy)
         params = sleeve_params(spec, cfg)
-        result, tf = run_sleeve(spec, params, bases[plan.symbol], base_tf, cfg, plan.initial_equity, start, end)
+        result, tf = run_sleeve(spec, params, bases[plan.symbol], base_tf, cfg, plan.initial_equity, start, end,
+                                selector=selector)
         sl = Sleeve(plan, result, params, tf)
         sl.equity, sl.cash, sl.position, _ = mark_on_clock(result, tf, clock, base_tf, prices[plan.symbol],
                                                           plan.initial_equity)
@@ -305,12 +325,18 @@ def run_portfolio(cfg, bases: Mapping[str, pd.DataFrame] | None = None, base_tf:
     stats = return_stats(equity, total, base_tf)
     stats.update(trade_stats(np.concatenate([s.result.trades["pnl"].to_numpy(np.float64) for s in sleeves])))
     stats["exposure"] = float((concurrency > 0).mean())  # share of bars with any sleeve holding a position
+    if selector is not None:
+        for name in dict.fromkeys(p.strategy for p in plans):
+            if not selector.regimes_of(name):
+                notes.append(f"{name}: no regime routes to it; it takes no new positions")
+            elif name not in ("grid", "dca") and registry.get(name).kind != "signal":
+                notes.append(f"{name}: an order strategy the selector cannot route; it runs in every regime")
     regimes = {}
     for sym in symbols:
-        full = regime_on_base(bases[sym], base_tf)
+        full = regime_on_base(bases[sym], base_tf, selector.regime if selector is not None else None)
         regimes[sym] = full.reindex(clock).ffill().fillna(-1).to_numpy(np.int64)
     out = PortfolioResult(clock, base_tf, total, reserve, equity, sleeves, notes, stats, integrity, concurrency, cap,
-                          prices=prices, regimes=regimes)
+                          prices=prices, regimes=regimes, selector=selector)
     for name in references:
         out.references.extend(_reference_runs(name, symbols, bases, base_tf, cfg, start, end, clock, prices, notes,
                                               progress))

@@ -26,6 +26,9 @@ def register(sub) -> None:
     p.add_argument("--compare", default="hybrid",
                    help="comma-separated strategies to run beside the portfolio on each pair with the whole equity "
                         "(default hybrid; 'none' for no references); buy & hold is always shown")
+    p.add_argument("--adaptive", action="store_true",
+                   help="route sleeves by market regime (sideways grid, downtrend dca, uptrend trend_follower, "
+                        "high volatility smc; docs/regime.md): each takes new positions only in its regimes")
     p.add_argument("--report", help="comparison page path (default reports/portfolio.html; 'none' to skip)")
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout (fractions, not percents)")
     p.set_defaults(func=run)
@@ -41,7 +44,8 @@ def _default_report() -> Path:
 def _print_human(js: dict, report_path) -> None:
     from traderagent.report.html import fmt
 
-    print(f"portfolio {js['start']} -> {js['end']}  equity {js['initial_equity']:,.2f} -> {js['final_equity']:,.2f}")
+    mode = "adaptive portfolio" if js.get("selector") else "portfolio"
+    print(f"{mode} {js['start']} -> {js['end']}  equity {js['initial_equity']:,.2f} -> {js['final_equity']:,.2f}")
     for note in js["notes"]:
         print(f"  note: {note}")
     head = f"  {'sleeve':<26}{'alloc':>8}{'return':>10}{'max dd':>9}{'sharpe':>9}{'trades':>8}  integrity"
@@ -83,7 +87,12 @@ def run(args) -> int:
     bases = None
     if args.data_dir:
         bases = read_symbol_bases(list(dict.fromkeys(p.symbol for p in plans)), args.data_dir)
-    result = run_portfolio(cfg, bases=bases, start=args.start, end=args.end, references=refs,
+    selector = None
+    if args.adaptive:
+        from traderagent.strategies.selector import SelectorConfig
+
+        selector = SelectorConfig()
+    result = run_portfolio(cfg, bases=bases, start=args.start, end=args.end, references=refs, selector=selector,
                            progress=(lambda m: print(f"running {m}", file=sys.stderr)) if not args.json else None)
     js = result.to_json_dict()
     report_path = None
