@@ -90,7 +90,10 @@ def run(args) -> int:
 
     if args.worker:
         ctx = prepare(args.study, args.storage)
-        timing = run_worker(ctx, args.worker_id, args.workers, args.trials, progress=not args.quiet)
+        try:
+            timing = run_worker(ctx, args.worker_id, args.workers, args.trials, progress=not args.quiet)
+        finally:
+            ctx.close()
         if args.json:
             print(json.dumps(timing))
         elif not args.quiet:

@@ -222,6 +222,10 @@ def normalize_url(url: str) -> str:
     return url
 
 
+#: Errors two workers get when both create optuna's tables at the same moment (retried).
+_CREATE_RACE = ("alembic_version", "already exists", "duplicate key", "UniqueViolation", "database is locked")
+
+
 def open_storage(url: str):
     """An optuna storage for `url`: 'memory' (one process only), a SQLite file or any SQLAlchemy URL."""
     import optuna
@@ -244,7 +248,7 @@ def open_storage(url: str):
             return optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
         except Exception as exc:  # bad URL, server down, missing driver: one line
             msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            if "alembic_version" in msg and attempt < 2:  # another worker is creating the tables right now
+            if attempt < 2 and any(x in msg for x in _CREATE_RACE):  # another worker is creating the tables
                 time.sleep(1.0 + attempt)
                 continue
             raise UserError(f"optuna storage {redact(url)}: {msg}") from None

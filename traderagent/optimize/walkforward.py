@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import subprocess
@@ -63,6 +64,8 @@ class Context:
     config: Any  # AppConfig
     study_path: Path | None = None
     cache: dict = field(default_factory=dict)  # (fold, params key) -> daily returns of IS evaluations
+    outbox: Any = None  # a forked SQLite worker's pipe to the parent, which writes its trials
+    relay: Any = None  # the parent's Relay of its forked SQLite workers' trials
     _storage: Any = None
 
     @property
@@ -74,6 +77,12 @@ class Context:
     @property
     def index(self) -> pd.DatetimeIndex:
         return self.evaluator.bars.index
+
+    def close(self) -> None:
+        """Release the storage's database connections."""
+        if self._storage is not None:
+            close_storage(self._storage)
+            self._storage = None
 
 
 def params_key(values: dict) -> tuple:
@@ -128,6 +137,7 @@ def fold_study(ctx: Context, k: int, create: bool = True):
     """The optuna study of fold k (created if absent); refuses a study made from a different spec."""
     import optuna
 
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
     name = fold_study_name(ctx.spec.name, k)
     if create:
         study = optuna.create_study(study_name=name, storage=ctx.storage, direction="maximize",
@@ -230,10 +240,11 @@ class FoldMirror:
     stays the single source of truth: resuming, adding workers and the analysis all read it.
     """
 
-    def __init__(self, shared, sampler, uid: str, sync: bool, target: int):
+    def __init__(self, shared, sampler, uid: str, sync: bool, target: int, write=None):
         import optuna
 
         self.shared = shared
+        self.write = write or shared.add_trial
         self.target = target
         self._last_pull = 0.0
         self.mem = optuna.create_study(direction="maximize", sampler=sampler)
@@ -241,28 +252,28 @@ class FoldMirror:
         self.sync = sync
         self.seen: set[int] = set()
         self.storage_seconds = 0.0
-        self.finished = self.pull(force=True)
+        self.finished = 0  # finished trials known here: the shared ones pulled in plus this worker's own
+        self.pull(force=True)
 
-    def pull(self, force: bool = False) -> int:
-        """Copy other workers' new finished trials in; returns the shared study's finished count (between
-        pulls: the last count plus this worker's trials since). Pulls every `SYNC_SECONDS`, and every
-        trial once fewer than `SYNC_TAIL` remain, so sharing workers overshoot `trials` by little."""
+    def pull(self, force: bool = False) -> None:
+        """Copy other workers' new finished trials in. Pulls every `SYNC_SECONDS`, and before every trial
+        once fewer than `SYNC_TAIL` remain, so workers sharing a fold overshoot `trials` by little."""
         from optuna.trial import TrialState
 
         now = time.perf_counter()
         due = force or (self.sync and (now - self._last_pull >= SYNC_SECONDS
                                        or self.target - self.finished <= SYNC_TAIL))
         if not due:
-            return self.finished + 1
+            return
         done = self.shared.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))
         for tr in done:
             if tr._trial_id not in self.seen:
                 self.seen.add(tr._trial_id)
                 if tr.user_attrs.get("worker") != self.uid:
                     self.mem.add_trial(tr)
+                    self.finished += 1
         self._last_pull = time.perf_counter()
         self.storage_seconds += self._last_pull - now
-        return len(done)
 
     def run_one(self, objective) -> None:
         import optuna
@@ -278,9 +289,10 @@ class FoldMirror:
             self.mem.tell(trial, state=TrialState.FAIL)
             raise
         t = time.perf_counter()
-        self.shared.add_trial(frozen)
+        self.write(frozen)
         self.storage_seconds += time.perf_counter() - t
-        self.finished = self.pull()
+        self.finished += 1
+        self.pull()
 
 
 def run_worker(ctx: Context, worker_id: int = 0, n_workers: int = 1, trials: int | None = None,
@@ -306,7 +318,10 @@ def run_worker(ctx: Context, worker_id: int = 0, n_workers: int = 1, trials: int
         sampler = timed_tpe(seed=_seed(ctx.spec.seed, k, worker_id), multivariate=True,
                             n_startup_trials=min(ctx.spec.startup_trials, trials))
         before, t_fold = type(sampler).seconds, time.perf_counter()
-        mirror = FoldMirror(study, sampler, uid, sync, trials)
+        write = None
+        if ctx.outbox is not None:  # a forked worker on SQLite: the parent writes (one writer, no lock waits)
+            write = functools.partial(_send_trial, ctx.outbox, k)
+        mirror = FoldMirror(study, sampler, uid, sync, trials, write)
         if mirror.finished >= trials:
             continue
         bar = _Progress(f"fold {k + 1}/{n_folds}", trials, mirror.finished) if progress else None
@@ -314,6 +329,10 @@ def run_worker(ctx: Context, worker_id: int = 0, n_workers: int = 1, trials: int
         while mirror.finished < trials:
             mirror.run_one(objective)
             timing["trials"] += 1
+            if ctx.relay is not None:
+                t_relay = time.perf_counter()
+                ctx.relay.drain(ctx)
+                timing["storage"] += time.perf_counter() - t_relay
             if bar is not None:
                 bar.update(mirror.finished)
         timing["sampler"] += type(sampler).seconds - before
@@ -370,17 +389,63 @@ def _local_storage(url: str) -> bool:
     return url in ("memory", ":memory:") or url.startswith("sqlite")
 
 
-def _forked_worker(ctx: Context, worker_id: int, n_workers: int, trials: int, conn) -> None:
-    """Body of a forked worker: run trials, send back (timing, IS cache) or the error line."""
+def _send_trial(conn, k: int, frozen) -> None:
+    conn.send(("trial", k, frozen))
+
+
+def _forked_worker(ctx: Context, worker_id: int, n_workers: int, trials: int, conn, relay: bool) -> None:
+    """Body of a forked worker: run trials, send back (timing, IS cache) or the error line. With `relay`
+    (SQLite) its trials go to the parent through `conn` instead of being written here."""
     try:
         ctx._storage = None  # never share a parent's connection pool across fork
         ctx.cache = {}
+        ctx.outbox = conn if relay else None
         timing = run_worker(ctx, worker_id, n_workers, trials, progress=False)
         conn.send(("ok", timing, ctx.cache))
     except BaseException as exc:  # noqa: BLE001 - reported by the parent
         conn.send(("error", f"{type(exc).__name__}: {exc}".splitlines()[0], None))
     finally:
         conn.close()
+
+
+class Relay:
+    """The parent's side of forked SQLite workers: it writes their trials, so SQLite has one writer.
+
+    SQLite serializes writers and a waiting writer sleeps in growing steps, which made two writing
+    workers slower than one; here the parent drains the pipes between its own trials and at the end.
+    """
+
+    def __init__(self, procs: list):
+        self.procs = procs  # [(process, conn)]
+        self.results: dict[int, tuple] = {}
+        self._studies: dict[int, Any] = {}
+
+    def _handle(self, ctx: Context, i: int, msg: tuple) -> None:
+        kind, a, b = msg
+        if kind == "trial":
+            study = self._studies.get(a)
+            if study is None:
+                study = self._studies[a] = fold_study(ctx, a)
+            study.add_trial(b)
+        else:
+            self.results[i] = msg
+
+    def drain(self, ctx: Context, block: bool = False) -> None:
+        """Write every trial waiting in the pipes; with `block`, until every worker has reported."""
+        from multiprocessing.connection import wait
+
+        while True:
+            live = {conn: i for i, (_, conn) in enumerate(self.procs, start=1) if i not in self.results}
+            if not live:
+                return
+            ready = wait(list(live), timeout=None if block else 0)
+            if not ready and not block:
+                return
+            for conn in ready:
+                try:
+                    self._handle(ctx, live[conn], conn.recv())
+                except EOFError:
+                    self.results[live[conn]] = ("error", "the worker process died", None)
 
 
 def spawn_workers(ctx: Context, n_workers: int, trials: int) -> list:
@@ -395,12 +460,15 @@ def spawn_workers(ctx: Context, n_workers: int, trials: int) -> list:
     procs = []
     if "fork" in mp.get_all_start_methods():
         fork = mp.get_context("fork")
+        relay = ctx.storage_url.startswith("sqlite")
         for i in range(1, n_workers):
             parent, child = fork.Pipe(duplex=False)
-            p = fork.Process(target=_forked_worker, args=(ctx, i, n_workers, trials, child), daemon=True)
+            p = fork.Process(target=_forked_worker, args=(ctx, i, n_workers, trials, child, relay), daemon=True)
             p.start()
             child.close()
             procs.append((p, parent))
+        if relay:
+            ctx.relay = Relay(procs)
         return procs
     path = ctx.study_path
     if path is None:
@@ -427,12 +495,18 @@ def wait_workers(ctx: Context, procs: list) -> list[dict]:
     """Wait for the workers; a failed worker is an error carrying its last line. Forked workers' IS
     evaluations are merged into `ctx.cache`."""
     out = []
+    relay, ctx.relay = ctx.relay, None
+    if relay is not None:
+        relay.drain(ctx, block=True)
     for i, (p, conn) in enumerate(procs, start=1):
         if conn is not None:
-            try:
-                status, payload, cache = conn.recv()
-            except EOFError:
-                status, payload, cache = "error", "the worker process died", None
+            if relay is not None:
+                status, payload, cache = relay.results[i]
+            else:
+                try:
+                    status, payload, cache = conn.recv()
+                except EOFError:
+                    status, payload, cache = "error", "the worker process died", None
             p.join()
             if status != "ok":
                 raise UserError(f"optimize worker {i} failed: {payload}")
@@ -456,14 +530,19 @@ def run_study(spec: StudySpec | str | Path, storage: str | None = None, workers:
     worker timings when `analyze` is False)."""
     t0 = time.perf_counter()
     ctx = prepare(spec, storage)
+    try:
+        return _run(ctx, t0, workers, trials, progress, analyze)
+    finally:
+        ctx.close()
+
+
+def _run(ctx: Context, t0: float, workers: int, trials: int | None, progress: bool, analyze: bool):
     t_prep = time.perf_counter() - t0
     trials = trials or ctx.spec.trials
     if workers > 1:  # create the storage tables and every fold study once, before workers race to do it
         for k in range(len(ctx.folds)):
             fold_study(ctx, k)
-        if not _local_storage(ctx.storage_url) or ctx.storage_url.startswith("sqlite"):
-            close_storage(ctx._storage)
-            ctx._storage = None
+        ctx.close()
     procs = spawn_workers(ctx, workers, trials)
     try:
         own = run_worker(ctx, 0, max(workers, 1), trials, progress)
