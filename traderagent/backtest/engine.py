@@ -27,7 +27,7 @@ from traderagent.strategies.base import Signals
 _PRICE_COLUMNS = ("open", "high", "low", "close")
 
 
-def _bars_arrays(bars: pd.DataFrame) -> tuple[pd.DatetimeIndex, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def bars_arrays(bars: pd.DataFrame) -> tuple[pd.DatetimeIndex, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Validated (index, open, high, low, close) of OHLC candles indexed by UTC open time."""
     if not isinstance(bars, pd.DataFrame):
         raise DataError(f"backtest: bars must be a DataFrame of candles (got {type(bars).__name__})")
@@ -177,7 +177,7 @@ def run_signals(
     """
     tf = timeframes.normalize(timeframe)
     _check_settings(costs, initial_equity, default_risk, max_risk_per_trade, max_exposure, leverage)
-    index, o, h, lo, c = _bars_arrays(bars)
+    index, o, h, lo, c = bars_arrays(bars)
     sig = _signal_arrays(signals, len(index))
     init = float(initial_equity)
     timings: dict[str, float] = {}

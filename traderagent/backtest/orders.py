@@ -77,9 +77,9 @@ def spot_inventory_gate(fills: np.ndarray, position: np.ndarray, n: int, init_ca
 
 
 def _validate(bars: pd.DataFrame, first: int, initial_equity: float):
-    from traderagent.backtest.engine import _bars_arrays
+    from traderagent.backtest.engine import bars_arrays
 
-    arrays = _bars_arrays(bars)
+    arrays = bars_arrays(bars)
     if not 0 <= int(first) < len(bars) - 1:
         raise UserError(f"backtest: trading start bar {first} leaves no bars to trade (of {len(bars)})")
     if not (np.isfinite(initial_equity) and initial_equity > 0):
@@ -145,7 +145,7 @@ def run_order_strategy(
     timings["trades_and_stats"] = time.perf_counter() - t4
     outputs = pd.DataFrame(out, index=index, columns=list(output_names))
     settings = {"initial_equity": init, "first_bar": int(first), "strategy": name,
-                "params": json_safe(params.model_dump())}  # the effective params (preset + config + overrides)
+                "params": json_safe(params)}  # the effective params (preset + config + overrides), as in a config file
     result = OrderBacktestResult(
         index=index, timeframe=tf, initial_equity=init, equity=equity, cash=cash, position=pos, fills=fills,
         fill_signal_bar=fsb, trades=trades, stats=stats, integrity=report, costs=costs, settings=settings,
