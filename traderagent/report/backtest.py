@@ -71,6 +71,9 @@ def render(result: dict, bars: pd.DataFrame, equity: pd.Series, path: Path, meta
     trades = result.get("trades", [])
     fig = price_figure(bars, trades, equity, f"{result['symbol']} {result['timeframe']}", overlays)
     trade_cols = ["entry_time", "exit_time", "side", "entry_price", "exit_price", "size", "pnl", "fees", "exit_reason"]
+    if trades and "fills" in trades[0]:  # order strategies list each trade's fills: show how many, not them
+        trades = [{**t, "fills": len(t["fills"])} for t in trades]
+        trade_cols.append("fills")
     body = (
         f"<h1>{esc(title)}</h1>"
         f"<p class=meta>initial equity {result['initial_equity']:,.2f} → final {result['final_equity']:,.2f}; "
