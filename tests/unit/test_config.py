@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import get_args
 
 import pytest
 import yaml
@@ -497,3 +498,73 @@ def test_every_config_field_is_documented():
               *STRATEGY_MODELS.values()]
     missing = [f"{m.__name__}.{f}" for m in models for f in m.model_fields if f"`{f}`" not in doc]
     assert not missing, f"docs/config.md does not mention: {missing}"
+
+
+# ------------------------------------------------------------------------------------------ grid and DCA
+def test_grid_preset_fills_only_the_fields_not_written():
+    from traderagent.config.models import GridPreset, grid_presets
+
+    assert set(grid_presets()) == set(get_args(GridPreset)) == {"low", "medium", "high"}
+    high = grid_presets()["high"]
+    g = parse_config({"strategies": {"grid": {"preset": "high", "grid_levels": 7, "stop_mode": "none"}}}).strategies.grid
+    assert (g.grid_levels, g.stop_mode) == (7, "none")  # written by hand: they win
+    assert (g.range_mode, g.range_atr_mult, g.atr_hysteresis, g.adx_threshold) == (
+        "atr", high["range_atr_mult"], high["atr_hysteresis"], high["adx_threshold"])
+    assert g.model_fields_set == {"preset", "grid_levels", "stop_mode"}
+    plain = GridConfig(grid_levels=7, stop_mode="none")  # no preset: the schema's defaults
+    assert plain.range_mode == "percentage" and plain.adx_threshold == 30.0 and plain.atr_hysteresis == 0.0
+    # changing the preset of a loaded section re-fills the preset's fields and keeps the hand-written ones
+    low = replace(g, preset="low")
+    assert (low.grid_levels, low.stop_mode, low.range_mode, low.range_percentage) == (
+        7, "none", grid_presets()["low"]["range_mode"], grid_presets()["low"]["range_percentage"])
+    assert replace(low, preset=None).range_percentage == GridConfig.model_fields["range_percentage"].default
+
+
+def test_grid_and_dca_percent_fields_read_as_fractions():
+    g = GridConfig(recenter_percentage="1.5%", stop_percentage=4, atr_hysteresis="50%")
+    assert (g.recenter_fraction, g.stop_fraction, g.atr_hysteresis) == (0.015, 0.04, 0.5)
+    d = DcaConfig(stop_percentage="12%", scale_out=[[1, "30%"], ["2%", 0.2]], max_cycle_drawdown="25%")
+    assert d.stop_fraction == 0.12 and d.scale_out == ((1.0, 0.3), (2.0, 0.2)) and d.max_cycle_drawdown == 0.25
+    assert validate(DcaConfig, d.model_dump(mode="json")) == d  # `config show` output loads back identically
+
+
+GRID_DCA_BAD = [
+    ({"grid": {"preset": "extreme"}},
+     "strategies.grid.preset: must be one of 'low', 'medium' or 'high' (got 'extreme')"),
+    ({"grid": {"adx_reactivate": 35}},
+     "strategies.grid.adx_reactivate: must be at most adx_threshold (got adx_reactivate 35, adx_threshold 30)"),
+    ({"grid": {"preset": "high", "adx_threshold": 20}},
+     "strategies.grid.adx_reactivate: must be at most adx_threshold (got adx_reactivate 28, adx_threshold 20)"),
+    ({"grid": {"stop_mode": "trailing"}},
+     "strategies.grid.stop_mode: must be one of 'none', 'percentage' or 'atr' (got 'trailing')"),
+    ({"grid": {"range_mode": "band"}}, "strategies.grid.range_mode: must be one of 'percentage' or 'atr' (got 'band')"),
+    ({"grid": {"stop_percentage": 0}}, "strategies.grid.stop_percentage: must be > 0 (got 0)"),
+    ({"grid": {"max_exposure": 50}},
+     "strategies.grid.max_exposure: must be at most 100% (got 50 = 5000%); did you mean '50%'?"),
+    ({"grid": {"reactivate_bars": 0}}, "strategies.grid.reactivate_bars: must be >= 1 (got 0)"),
+    ({"grid": {"atr_period": 1}}, "strategies.grid.atr_period: must be >= 2 (got 1)"),
+    ({"dca": {"ema_fast": 60}}, "strategies.dca.ema_fast: must be less than ema_slow (got ema_fast 60, ema_slow 50)"),
+    ({"dca": {"entry": "dip"}}, "strategies.dca.entry: must be one of 'downtrend' or 'always' (got 'dip')"),
+    ({"dca": {"stop_reference": "avg"}},
+     "strategies.dca.stop_reference: must be one of 'first_entry' or 'average' (got 'avg')"),
+    ({"dca": {"stop_percentage": 100}}, "strategies.dca.stop_percentage: must be < 100 (got 100)"),
+    ({"dca": {"scale_out": [[1, "20%"], [2]]}},
+     "strategies.dca.scale_out: step 2 must be [percentage, fraction], e.g. [1.5, '30%'] (got [2])"),
+    ({"dca": {"scale_out": [[1, "60%"], [2, "50%"]]}},
+     "strategies.dca.scale_out: fractions must add up to less than 100% (the take-profit sells the rest) "
+     "(got 60% + 50%)"),
+    ({"dca": {"scale_out": [[4, "20%"]]}},
+     "strategies.dca.scale_out: percentages must be above 0, rise, and stay below take_profit_percentage 3 (got 4)"),
+    ({"dca": {"scale_out": [[1, 0.1], [1.5, 0.1], [2, 0.1], [2.5, 0.1]]}},
+     "strategies.dca.scale_out: must list at most 3 items (got 4)"),
+    ({"dca": {"max_concurrent_cycles": 0}}, "strategies.dca.max_concurrent_cycles: must be >= 1 (got 0)"),
+    ({"dca": {"max_cycle_drawdown": "-5%"}}, "strategies.dca.max_cycle_drawdown: must be at least 0% (got '-5%')"),
+]
+
+
+@pytest.mark.parametrize(("section", "message"), GRID_DCA_BAD, ids=[m.split(":")[0] for _, m in GRID_DCA_BAD])
+def test_grid_and_dca_bad_values_get_one_line(section, message):
+    with pytest.raises(ConfigValidationError) as info:
+        parse_config({"strategies": section}, source="config.yaml")
+    assert str(info.value) == f"config.yaml: {message}"
+    assert info.value.problems == (f"config.yaml: {message}",)

@@ -20,6 +20,7 @@ from traderagent.strategies.dca import (
     DcaState,
     dca_params,
     features,
+    kernel_params,
     ladder_table,
     outputs_matrix,
     run_dca,
@@ -149,7 +150,7 @@ def test_downtrend_trigger_waits_for_the_trend():
 
 
 def test_downtrend_rule_needs_all_three_conditions():
-    rec = params(entry="downtrend", adx_min=25.0).record(COSTS)[0]
+    rec = kernel_params(params(entry="downtrend", adx_min=25.0), COSTS)[0]
     assert dnb.downtrend_nb(1.0, 2.0, 30.0, 10.0, 20.0, rec)
     assert not dnb.downtrend_nb(2.0, 1.0, 30.0, 10.0, 20.0, rec)  # EMA fast above slow
     assert not dnb.downtrend_nb(1.0, 2.0, 20.0, 10.0, 20.0, rec)  # weak trend
@@ -168,7 +169,7 @@ def test_ladder_with_step_scale_and_max_position_cap():
 def test_partial_safety_fill_keeps_the_rest_resting_and_re_averages():
     p = params()
     _, state, _ = run(ENTRY, p)
-    rec = p.record(COSTS)[0]
+    rec = kernel_params(p, COSTS)[0]
     h = state.hdr[0]
     fills = np.empty(4, dtype=FILL_DTYPE)
     log = state.log
@@ -184,20 +185,32 @@ def test_partial_safety_fill_keeps_the_rest_resting_and_re_averages():
     assert len(sells) == 1 and sells[0]["price"] == pytest.approx(99 * 1.03) and sells[0]["size"] == 2.0
 
 
-def test_params_validation_messages():
-    with pytest.raises(ConfigError, match="stop_reference"):
-        params(stop_reference="entry")
-    with pytest.raises(ConfigError, match="scale_out"):
-        params(scale_out=((1.0, 0.7), (2.0, 0.5)))
-    with pytest.raises(ConfigError, match="scale_out percentages"):
-        params(scale_out=((4.0, 0.5),))
+@pytest.mark.parametrize(("kw", "message"), [
+    ({"stop_reference": "entry"},
+     "stop_reference: must be one of 'first_entry' or 'average' (got 'entry')"),
+    ({"scale_out": ((1.0, 0.7), (2.0, 0.5))},
+     "scale_out: fractions must add up to less than 100% (the take-profit sells the rest) (got 70% + 50%)"),
+    ({"scale_out": ((4.0, 0.5),)},
+     "scale_out: percentages must be above 0, rise, and stay below take_profit_percentage 3 (got 4)"),
+    ({"scale_out": ((2.0, 0.2), (1.0, 0.2))},
+     "scale_out: percentages must be above 0, rise, and stay below take_profit_percentage 3 (got 2, 1)"),
+    ({"scale_out": ((1.0,),)}, "scale_out: step 1 must be [percentage, fraction], e.g. [1.5, '30%'] (got [1.0])"),
+    ({"ema_fast": 50}, "ema_fast: must be less than ema_slow (got ema_fast 50, ema_slow 50)"),
+])
+def test_params_validation_messages(kw, message):
+    with pytest.raises(ConfigError) as info:
+        params(**kw)
+    assert str(info.value) == f"dca params: strategies.dca.{message}"
 
 
-def test_config_section_feeds_the_params():
+def test_config_section_is_the_params():
     from traderagent.config.models import DcaConfig
 
-    p = dca_params(DcaConfig(max_safety_orders=7, take_profit_percentage="2%"))
-    assert p.max_safety_orders == 7 and p.take_profit_percentage == 2.0
+    section = DcaConfig(max_safety_orders=7, take_profit_percentage="2%")
+    assert dca_params(section) is section
+    p = dca_params(section, entry="always")
+    assert (p.max_safety_orders, p.take_profit_percentage, p.entry) == (7, 2.0, "always")
+    assert dca_params().stop_percentage == DcaConfig.model_fields["stop_percentage"].default == 15.0
 
 
 def test_max_concurrent_cycles_across_symbols(walk):

@@ -8,6 +8,8 @@ the open exactly). The level nearest the price (100) stays empty: buy slots 98->
 
 from __future__ import annotations
 
+from typing import get_args
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -21,6 +23,7 @@ from traderagent.strategies.grid import (
     GridState,
     density_levels,
     grid_params,
+    kernel_params,
     levels_matrix,
     max_levels_for_fees,
     presets,
@@ -175,7 +178,7 @@ def test_partial_fills_move_units_and_place_the_counter_for_the_filled_part():
     rows = [FLAT_BAR, (100, 100.5, 99.5, 100)]
     a = np.array(rows, float)
     simulate((a[:, 0], a[:, 1], a[:, 2], a[:, 3], np.full(2, np.nan), np.full(2, np.nan)), p, COSTS, state)
-    rec = p.record(COSTS)[0]
+    rec = kernel_params(p, COSTS)[0]
     fills = np.empty(8, dtype=gnb_fill_dtype())
     h, slots = state.hdr[0], state.slots
     fills, nf, cancel = gnb.grid_on_fill_nb(h, slots, state.levels, rec, fills, 0, 2, 2, 1, 99.0, 0.4, 0.0)
@@ -252,25 +255,36 @@ def test_density_levels_clear_fees_by_the_margin():
 
 
 def test_presets_load_and_validate():
-    assert set(presets()) == {"low", "medium", "high"}
-    for name in presets():
+    from traderagent.config.models import GridConfig, GridPreset
+
+    assert set(presets()) == set(get_args(GridPreset)) == {"low", "medium", "high"}
+    for name, table in presets().items():
         p = grid_params(preset=name)
+        assert set(table) <= set(GridConfig.model_fields)  # every preset key is a schema field
+        assert {k: getattr(p, k) for k in table} == table
         assert p.adx_reactivate <= p.adx_threshold
-    with pytest.raises(ConfigError, match="unknown preset"):
+    with pytest.raises(ConfigError) as info:
         grid_params(preset="extreme")
-    with pytest.raises(ConfigError, match="spacing"):
+    assert str(info.value) == ("grid params: strategies.grid.preset: must be one of 'low', 'medium' or 'high' "
+                               "(got 'extreme')")
+    with pytest.raises(ConfigError) as info:
         grid_params(spacing="log")
+    assert str(info.value) == ("grid params: strategies.grid.spacing: must be one of 'arithmetic' or 'geometric' "
+                               "(got 'log')")
 
 
-def test_config_section_fields_override_the_medium_preset():
+def test_config_section_is_the_params_and_a_preset_fills_only_unset_fields():
     from traderagent.config.models import GridConfig
 
     section = GridConfig(grid_levels=7, range_percentage="3%")
-    p = grid_params(section)
-    assert p.grid_levels == 7 and p.range_percentage == 3.0
-    assert p.stop_mode == presets()["medium"]["stop_mode"]
+    assert grid_params(section) is section  # no copy: the section is the params model
+    assert section.stop_mode == GridConfig.model_fields["stop_mode"].default  # the schema's default, no preset
     p = grid_params(section, preset="high")  # with a preset, only explicitly set fields override it
-    assert p.grid_levels == 7 and p.range_mode == "atr" and p.spacing == presets()["high"]["spacing"]
+    assert p.grid_levels == 7 and p.range_percentage == 3.0
+    assert p.range_mode == "atr" and p.spacing == presets()["high"]["spacing"]
+    assert p.model_fields_set == {"grid_levels", "range_percentage", "preset"}
+    q = grid_params(p, adx_filter=False)  # overrides keep the section's preset and explicit fields
+    assert (q.preset, q.grid_levels, q.range_mode, q.adx_filter) == ("high", 7, "atr", False)
 
 
 # ---------------------------------------------------------------------------------------- save / restore

@@ -90,8 +90,9 @@ def validate(model_cls: type[M], mapping: Any, source: str = "<config>", prefix:
 
 def replace(model: M, source: str = "<override>", prefix: tuple = (), **changes: Any) -> M:
     """A validated copy of a frozen config model with some fields changed (`model_copy` skips validation);
-    bad values raise ConfigValidationError like a bad file would."""
-    return validate(type(model), {**model.model_dump(), **changes}, source, prefix)
+    bad values raise ConfigValidationError like a bad file would. Only the fields set explicitly are carried
+    over (the rest take their defaults again), so changing a grid `preset` re-fills the fields it owns."""
+    return validate(type(model), {**model.model_dump(exclude_unset=True), **changes}, source, prefix)
 
 
 class _Loader(yaml.SafeLoader):

@@ -16,6 +16,8 @@ problem, so the loader prints one line per problem with its full dotted key.
 from __future__ import annotations
 
 from decimal import Decimal
+from functools import lru_cache
+from importlib import resources
 from typing import Any, Literal, get_args
 from urllib.parse import urlsplit
 
@@ -74,9 +76,31 @@ class StrategyConfig(Section):
         return _unique(v, "pair")
 
 
-class GridConfig(StrategyConfig):
-    """Grid: limit orders at levels spread around the price, within a range."""
+#: Grid presets by market volatility (`grid_presets.yaml`): each fills the GridConfig fields not set explicitly.
+GridPreset = Literal["low", "medium", "high"]
+#: At most this many partial take-profits per DCA cycle (the kernel's `dca_nb.MAX_SCALE`).
+DCA_MAX_SCALE_OUT = 3
 
+
+@lru_cache(maxsize=1)
+def grid_presets() -> dict[str, dict[str, Any]]:
+    """The packaged grid presets by name (low, medium, high): GridConfig field -> value, read on first use."""
+    import yaml
+
+    text = resources.files("traderagent.config").joinpath("grid_presets.yaml").read_text(encoding="utf-8")
+    return yaml.safe_load(text)
+
+
+class GridConfig(StrategyConfig):
+    """Grid: limit orders at levels spread around the price, within a range (docs/grid_dca.md).
+
+    `preset` fills every field the section does not set explicitly from `grid_presets.yaml`; without a preset
+    the defaults below apply. `model_fields_set` keeps only the explicitly set fields (the preset's are not).
+    """
+
+    preset: GridPreset | None = Field(
+        None, description="volatility preset (low, medium, high) filling every field not set explicitly; null = the defaults",
+    )
     timeframe: Timeframe = Field("15m", description="bar timeframe the grid is stepped on")
     range_percentage: PercentNumber = Field(
         5.0, gt=0, lt=100, description="range of the grid in percent of the centre price, each side (5 = ±5%)",
@@ -92,11 +116,100 @@ class GridConfig(StrategyConfig):
         json_schema_extra={"search": {"choices": ["arithmetic", "geometric"]}},
     )
     recenter: bool = Field(True, description="re-centre the grid on the price when it leaves the range")
+    range_mode: Literal["percentage", "atr"] = Field(
+        "percentage", description="range from range_percentage of the price, or range_atr_mult ATRs each side",
+        json_schema_extra={"search": {"choices": ["percentage", "atr"]}},
+    )
+    range_atr_mult: float = Field(
+        8.0, gt=0, le=100, description="range each side in ATRs (range_mode atr)",
+        json_schema_extra={"search": {"low": 2.0, "high": 20.0, "step": 0.5}},
+    )
+    atr_period: int = Field(
+        14, ge=2, le=500, description="ATR period (bars, Wilder) of the ATR range and the ATR stop",
+        json_schema_extra={"search": {"low": 7, "high": 30}},
+    )
+    atr_hysteresis: UnitFraction = Field(
+        0.0, description="rebuild an ATR grid when ATR moves more than this from its value at the build; 0 = never",
+        json_schema_extra={"search": {"low": 0.0, "high": 1.0, "step": 0.05}},
+    )
+    recenter_percentage: PercentNumber = Field(
+        2.0, ge=0, le=100, description="re-centre when a close is beyond the range by this percent (2 = 2%)",
+        json_schema_extra={"search": {"low": 0.0, "high": 5.0, "step": 0.5}},
+    )
+    max_exposure: PositiveFraction = Field(
+        0.5, description="cap on held cost plus armed buy orders, as a fraction of equity at the build",
+    )
+    stop_mode: Literal["none", "percentage", "atr"] = Field(
+        "percentage", description="grid stop below the lowest level: none, stop_percentage, or stop_atr_mult ATRs",
+        json_schema_extra={"search": {"choices": ["none", "percentage", "atr"]}},
+    )
+    stop_percentage: PercentNumber = Field(
+        5.0, gt=0, lt=100, description="grid stop this percent below the lowest level (stop_mode percentage)",
+        json_schema_extra={"search": {"low": 1.0, "high": 15.0, "step": 0.5}},
+    )
+    stop_atr_mult: float = Field(
+        4.0, gt=0, le=100, description="grid stop this many ATRs below the lowest level (stop_mode atr)",
+        json_schema_extra={"search": {"low": 1.0, "high": 10.0, "step": 0.5}},
+    )
+    adx_filter: bool = Field(
+        True, description="withdraw the buy levels while the market trends (ADX above adx_threshold)",
+        json_schema_extra={"search": {"choices": [True, False]}},
+    )
+    adx_period: int = Field(
+        14, ge=2, le=500, description="ADX period (bars, Wilder) of the trend filter",
+        json_schema_extra={"search": {"low": 7, "high": 30}},
+    )
+    adx_threshold: float = Field(
+        30.0, gt=0, le=100, description="ADX above this at a close pauses buying",
+        json_schema_extra={"search": {"low": 25.0, "high": 45.0, "step": 1.0}},
+    )
+    adx_reactivate: float = Field(
+        25.0, gt=0, le=100, description="ADX below this for reactivate_bars closes resumes or rebuilds the grid",
+        json_schema_extra={"search": {"low": 15.0, "high": 25.0, "step": 1.0}},
+    )
+    reactivate_bars: int = Field(
+        8, ge=1, le=10_000, description="consecutive calm closes needed before the grid (re)builds or resumes",
+        json_schema_extra={"search": {"low": 1, "high": 32}},
+    )
+    stop_cooldown_bars: int = Field(
+        96, ge=0, le=100_000, description="closes after a grid stop before the grid is rebuilt",
+        json_schema_extra={"search": {"low": 0, "high": 384}},
+    )
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _fill_from_preset(cls, data: Any, handler: Any) -> GridConfig:
+        name = data.get("preset") if isinstance(data, dict) else None
+        if not (isinstance(name, str) and name in grid_presets()):
+            return handler(data)  # no preset, or a bad name that the field itself reports
+        explicit = set(data) & set(cls.model_fields)
+        model = handler({**grid_presets()[name], **data})
+        object.__setattr__(model, "__pydantic_fields_set__", explicit)  # the preset's values were not set by hand
+        return model
+
+    @model_validator(mode="after")
+    def _cross(self) -> GridConfig:
+        problems = []
+        if self.adx_reactivate > self.adx_threshold:
+            problems.append(("adx_reactivate", f"must be at most adx_threshold (got adx_reactivate "
+                                               f"{self.adx_reactivate:g}, adx_threshold {self.adx_threshold:g})"))
+        _check(problems)
+        return self
 
     @property
     def range_fraction(self) -> float:
         """range_percentage as a fraction (5 -> 0.05)."""
         return percent_to_fraction(self.range_percentage)
+
+    @property
+    def recenter_fraction(self) -> float:
+        """recenter_percentage as a fraction (2 -> 0.02)."""
+        return percent_to_fraction(self.recenter_percentage)
+
+    @property
+    def stop_fraction(self) -> float:
+        """stop_percentage as a fraction (5 -> 0.05)."""
+        return percent_to_fraction(self.stop_percentage)
 
 
 class DcaConfig(StrategyConfig):
@@ -124,11 +237,94 @@ class DcaConfig(StrategyConfig):
         1.0, ge=1.0, le=5.0, description="each further safety order's drop = previous drop times this",
         json_schema_extra={"search": {"low": 1.0, "high": 2.0, "step": 0.1}},
     )
+    entry: Literal["downtrend", "always"] = Field(
+        "downtrend", description="start a cycle on a downtrend trigger (EMAs, ADX, -DI) or whenever idle",
+        json_schema_extra={"search": {"choices": ["downtrend", "always"]}},
+    )
+    ema_fast: int = Field(
+        20, ge=2, le=500, description="fast EMA period of the trigger (bars); must be below ema_slow",
+        json_schema_extra={"search": {"low": 5, "high": 30}},
+    )
+    ema_slow: int = Field(
+        50, ge=3, le=1000, description="slow EMA period of the trigger (bars)",
+        json_schema_extra={"search": {"low": 40, "high": 200}},
+    )
+    adx_period: int = Field(
+        14, ge=2, le=500, description="ADX / DI period of the trigger (bars, Wilder)",
+        json_schema_extra={"search": {"low": 7, "high": 30}},
+    )
+    adx_min: float = Field(
+        20.0, ge=0, le=100, description="the trigger needs ADX at least this",
+        json_schema_extra={"search": {"low": 10.0, "high": 35.0, "step": 1.0}},
+    )
+    require_minus_di: bool = Field(
+        True, description="the trigger also needs -DI above +DI",
+        json_schema_extra={"search": {"choices": [True, False]}},
+    )
+    capital_per_sequence: PositiveFraction = Field(
+        1.0, description="fraction of equity one cycle may spend (base, safety orders and their fees)",
+    )
+    max_position: PositiveFraction = Field(1.0, description="cap on the cycle's position cost, fraction of equity")
+    scale_out: tuple[tuple[PercentNumber, PositiveFraction], ...] = Field(
+        (), max_length=DCA_MAX_SCALE_OUT,
+        description="partial take-profits: up to 3 [percent above the average, fraction of the position then held]",
+    )
+    stop_percentage: PercentNumber = Field(
+        15.0, ge=0, lt=100, description="emergency stop this percent below the stop reference; 0 = none",
+        json_schema_extra={"search": {"low": 5.0, "high": 40.0, "step": 2.5}},
+    )
+    stop_reference: Literal["first_entry", "average"] = Field(
+        "first_entry", description="stop below the first fill (fixed) or below the average (moves down when averaging)",
+        json_schema_extra={"search": {"choices": ["first_entry", "average"]}},
+    )
+    max_cycle_drawdown: UnitFraction = Field(
+        0.0, description="stop a cycle when its loss reaches this fraction of the capital per sequence; 0 = none",
+    )
+    max_concurrent_cycles: int = Field(
+        3, ge=1, le=1000, description="cycles open at once across the section's pairs",
+    )
+    cooldown_bars: int = Field(
+        96, ge=0, le=100_000, description="bars after a stop before a new cycle may start",
+        json_schema_extra={"search": {"low": 0, "high": 384}},
+    )
+
+    @field_validator("scale_out", mode="before")
+    @classmethod
+    def _scale_out_pairs(cls, v: Any) -> Any:
+        if isinstance(v, list | tuple):
+            for i, step in enumerate(v):
+                if not (isinstance(step, list | tuple) and len(step) == 2):
+                    got = repr(list(step)) if isinstance(step, list | tuple) else show(step)
+                    raise fail(f"step {i + 1} must be [percentage, fraction], e.g. [1.5, '30%'] (got {got})")
+        return v
+
+    @model_validator(mode="after")
+    def _cross(self) -> DcaConfig:
+        problems = []
+        if self.ema_fast >= self.ema_slow:
+            problems.append(
+                ("ema_fast", f"must be less than ema_slow (got ema_fast {self.ema_fast}, ema_slow {self.ema_slow})")
+            )
+        pcts = [p for p, _ in self.scale_out]
+        fracs = [f for _, f in self.scale_out]
+        if sum(fracs) >= 1:
+            problems.append(("scale_out", "fractions must add up to less than 100% (the take-profit sells the rest) "
+                                          f"(got {' + '.join(format_percent(f) for f in fracs)})"))
+        if pcts and (pcts != sorted(set(pcts)) or pcts[0] <= 0 or pcts[-1] >= self.take_profit_percentage):
+            problems.append(("scale_out", "percentages must be above 0, rise, and stay below take_profit_percentage "
+                                          f"{self.take_profit_percentage:g} (got {', '.join(f'{p:g}' for p in pcts)})"))
+        _check(problems)
+        return self
 
     @property
     def take_profit_fraction(self) -> float:
         """take_profit_percentage as a fraction (3 -> 0.03)."""
         return percent_to_fraction(self.take_profit_percentage)
+
+    @property
+    def stop_fraction(self) -> float:
+        """stop_percentage as a fraction (15 -> 0.15)."""
+        return percent_to_fraction(self.stop_percentage)
 
 
 class SmcConfig(StrategyConfig):

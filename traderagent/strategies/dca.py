@@ -1,4 +1,6 @@
-"""DCA strategy: params, state that saves and restores, and the runs over bars.
+"""DCA strategy: the numba params record, state that saves and restores, and the runs over bars.
+
+The params model is the config section `DcaConfig` (every default and check lives in the schema).
 
 The state machine is `dca_nb` (numba); fills follow `traderagent.backtest.orders_nb`'s intrabar rule;
 booking, gates and the result come from `traderagent.backtest.orders`. See docs/grid_dca.md.
@@ -8,7 +10,7 @@ from __future__ import annotations
 
 import io
 import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -17,142 +19,55 @@ import pandas as pd
 from traderagent.backtest.costs import Costs
 from traderagent.backtest.orders_nb import book_arrays, empty_fills, same_arrays
 from traderagent.backtest.records import Reason
+from traderagent.config.loader import validate
+from traderagent.config.models import DcaConfig
 from traderagent.config.units import percent_to_fraction
 from traderagent.data import timeframes
-from traderagent.errors import ConfigError
 from traderagent.indicators.nb import adx_1d_nb, ema_1d_nb
 from traderagent.strategies import dca_nb as dnb
 from traderagent.strategies.registry import StrategySpec
 
-#: Fields DcaConfig does not have yet, with their defaults (to move into DcaConfig; see docs/grid_dca.md).
-EXTRA_DEFAULTS: dict[str, Any] = {
-    "entry": "downtrend",  # "downtrend" (EMA fast < slow, ADX >= adx_min, -DI > +DI) or "always"
-    "ema_fast": 20,
-    "ema_slow": 50,
-    "adx_period": 14,
-    "adx_min": 20.0,
-    "require_minus_di": True,
-    "capital_per_sequence": 1.0,  # fraction of equity one cycle may spend (base + safeties + fees)
-    "max_position": 1.0,  # fraction of equity the position's cost may reach
-    "scale_out": (),  # ((percentage above the average, fraction of the position then held), ...), up to 3
-    "stop_percentage": 15.0,  # emergency stop below the reference (percent; 0 = none)
-    "stop_reference": "first_entry",  # "first_entry" (fixed) or "average" (moves down with averaging)
-    "max_cycle_drawdown": 0.0,  # loss limit per cycle, fraction of capital per sequence (0 = none)
-    "max_concurrent_cycles": 3,  # across symbols (simulate_dca_multi)
-    "cooldown_bars": 96,  # bars after an emergency stop before a new cycle may start
-}
-_CONFIG_FIELDS = ("timeframe", "base_order_size", "max_safety_orders", "safety_order_multiplier",
-                  "take_profit_percentage", "price_deviation", "step_scale")
-_CONFIG_DEFAULTS: dict[str, Any] = {"timeframe": "15m", "base_order_size": 0.04, "max_safety_orders": 5,
-                                    "safety_order_multiplier": 1.5, "take_profit_percentage": 3.0,
-                                    "price_deviation": 0.015, "step_scale": 1.0}
+
+def kernel_params(p: DcaConfig, costs: Costs) -> np.ndarray:
+    """The numba params record (1-element DCA_PARAMS_DTYPE array) of a DCA section with the run's costs."""
+    r = np.zeros(1, dtype=dnb.DCA_PARAMS_DTYPE)
+    v = r[0]
+    v["entry_mode"] = int(p.entry == "always")
+    v["adx_min"] = float(p.adx_min)
+    v["require_di"] = int(p.require_minus_di)
+    v["base_fraction"] = float(p.base_order_size)
+    v["capital_fraction"] = float(p.capital_per_sequence)
+    v["max_position_fraction"] = float(p.max_position)
+    v["max_safety"] = int(p.max_safety_orders)
+    v["safety_mult"] = float(p.safety_order_multiplier)
+    v["step"] = float(p.price_deviation)
+    v["step_scale"] = float(p.step_scale)
+    v["tp"] = p.take_profit_fraction
+    v["n_scale"] = len(p.scale_out)
+    for i, (pct, frac) in enumerate(p.scale_out):
+        v["scale_pct"][i] = percent_to_fraction(pct)
+        v["scale_frac"][i] = float(frac)
+    v["stop_fraction"] = p.stop_fraction
+    v["stop_ref"] = int(p.stop_reference == "average")
+    v["max_cycle_drawdown"] = float(p.max_cycle_drawdown)
+    v["cooldown_bars"] = int(p.cooldown_bars)
+    v["fees"] = float(costs.fees)
+    v["slippage"] = float(costs.slippage)
+    return r
 
 
-@dataclass(frozen=True)
-class DcaParams:
-    """Every knob of the DCA machine (EXTRA_DEFAULTS documents the ones DcaConfig lacks)."""
+def dca_params(section: DcaConfig | None = None, **overrides: Any) -> DcaConfig:
+    """The DCA params: a config section (DcaConfig, defaults from the schema) with keyword overrides, validated.
 
-    timeframe: str
-    base_order_size: float
-    max_safety_orders: int
-    safety_order_multiplier: float
-    take_profit_percentage: float
-    price_deviation: float
-    step_scale: float
-    entry: str
-    ema_fast: int
-    ema_slow: int
-    adx_period: int
-    adx_min: float
-    require_minus_di: bool
-    capital_per_sequence: float
-    max_position: float
-    scale_out: tuple
-    stop_percentage: float
-    stop_reference: str
-    max_cycle_drawdown: float
-    max_concurrent_cycles: int
-    cooldown_bars: int
-
-    def __post_init__(self) -> None:
-        def bad(msg: str) -> None:
-            raise ConfigError(f"dca: {msg}")
-
-        if self.entry not in ("downtrend", "always"):
-            bad(f"entry must be 'downtrend' or 'always' (got {self.entry!r})")
-        if self.stop_reference not in ("first_entry", "average"):
-            bad(f"stop_reference must be 'first_entry' or 'average' (got {self.stop_reference!r})")
-        if not 0 <= int(self.max_safety_orders) <= 50:
-            bad(f"max_safety_orders must be in [0, 50] (got {self.max_safety_orders})")
-        if not 2 <= int(self.ema_fast) < int(self.ema_slow):
-            bad(f"need 2 <= ema_fast < ema_slow (got {self.ema_fast}, {self.ema_slow})")
-        if int(self.adx_period) < 2:
-            bad(f"adx_period must be >= 2 (got {self.adx_period})")
-        for key in ("base_order_size", "capital_per_sequence", "max_position", "take_profit_percentage",
-                    "price_deviation"):
-            if not getattr(self, key) > 0:
-                bad(f"{key} must be > 0 (got {getattr(self, key)})")
-        if not 0 <= self.stop_percentage < 100:
-            bad(f"stop_percentage must be in [0, 100) (got {self.stop_percentage})")
-        so = tuple(tuple(x) for x in self.scale_out)
-        object.__setattr__(self, "scale_out", so)
-        if len(so) > dnb.MAX_SCALE:
-            bad(f"at most {dnb.MAX_SCALE} scale_out steps (got {len(so)})")
-        pcts = [x[0] for x in so]
-        if any(len(x) != 2 for x in so) or sum(x[1] for x in so) >= 1 or any(not 0 < x[1] < 1 for x in so):
-            bad("scale_out is a list of [percentage, fraction] with 0 < fraction and fractions summing below 1")
-        if pcts != sorted(pcts) or any(not 0 < q < self.take_profit_percentage for q in pcts):
-            bad("scale_out percentages must rise and lie between 0 and take_profit_percentage")
-
-    def record(self, costs: Costs) -> np.ndarray:
-        r = np.zeros(1, dtype=dnb.DCA_PARAMS_DTYPE)
-        v = r[0]
-        v["entry_mode"] = int(self.entry == "always")
-        v["adx_min"] = float(self.adx_min)
-        v["require_di"] = int(bool(self.require_minus_di))
-        v["base_fraction"] = float(self.base_order_size)
-        v["capital_fraction"] = float(self.capital_per_sequence)
-        v["max_position_fraction"] = float(self.max_position)
-        v["max_safety"] = int(self.max_safety_orders)
-        v["safety_mult"] = float(self.safety_order_multiplier)
-        v["step"] = float(self.price_deviation)
-        v["step_scale"] = float(self.step_scale)
-        v["tp"] = percent_to_fraction(self.take_profit_percentage)
-        v["n_scale"] = len(self.scale_out)
-        for i, (pct, frac) in enumerate(self.scale_out):
-            v["scale_pct"][i] = percent_to_fraction(pct)
-            v["scale_frac"][i] = float(frac)
-        v["stop_fraction"] = percent_to_fraction(self.stop_percentage)
-        v["stop_ref"] = int(self.stop_reference == "average")
-        v["max_cycle_drawdown"] = float(self.max_cycle_drawdown)
-        v["cooldown_bars"] = int(self.cooldown_bars)
-        v["fees"] = float(costs.fees)
-        v["slippage"] = float(costs.slippage)
-        return r
-
-    def model_dump(self, mode: str = "python") -> dict:
-        d = asdict(self)
-        d["scale_out"] = [list(x) for x in self.scale_out]
-        return d
+    Bad values raise ConfigError with the config's one-line messages."""
+    if section is not None and not overrides:
+        return section
+    data = {} if section is None else {k: getattr(section, k) for k in section.model_fields_set}
+    data.update(overrides)
+    return validate(DcaConfig, data, source="dca params", prefix=("strategies", "dca"))
 
 
-def dca_params(section: Any = None, **overrides: Any) -> DcaParams:
-    """DcaParams from a DcaConfig section (its fields, defaults included), EXTRA_DEFAULTS, and overrides."""
-    values: dict[str, Any] = {**_CONFIG_DEFAULTS, **EXTRA_DEFAULTS}
-    if section is not None:
-        model_fields = getattr(type(section), "model_fields", {})
-        for f in fields(DcaParams):
-            if f.name in model_fields:
-                values[f.name] = getattr(section, f.name)
-    values.update(overrides)
-    unknown = set(values) - {f.name for f in fields(DcaParams)}
-    if unknown:
-        raise ConfigError(f"dca: unknown parameter(s) {', '.join(sorted(unknown))}")
-    values["timeframe"] = timeframes.normalize(values["timeframe"])
-    return DcaParams(**values)
-
-
-def ladder_table(params: DcaParams, first_price: float) -> pd.DataFrame:
+def ladder_table(params: DcaConfig, first_price: float) -> pd.DataFrame:
     """The safety ladder laid after a base fill at `first_price` (before the capital caps): k, drop, price, quote
     per unit of base quote."""
     rows = []
@@ -176,7 +91,7 @@ class DcaState:
     n_log: int = 0
 
     @classmethod
-    def new(cls, params: DcaParams, cash: float) -> DcaState:
+    def new(cls, params: DcaConfig, cash: float) -> DcaState:
         hdr = np.zeros(1, dtype=dnb.DCA_STATE_DTYPE)
         h = hdr[0]
         h["cash"] = float(cash)
@@ -221,7 +136,7 @@ class DcaState:
 
 
 # ------------------------------------------------------------------------------------------------ runs
-def features(bars: pd.DataFrame, params: DcaParams) -> tuple[np.ndarray, ...]:
+def features(bars: pd.DataFrame, params: DcaConfig) -> tuple[np.ndarray, ...]:
     """(open, high, low, close, EMA fast, EMA slow, ADX, +DI, -DI), all causal."""
     o, h, lo, c = (bars[k].to_numpy(np.float64) for k in ("open", "high", "low", "close"))
     fast = ema_1d_nb(c, int(params.ema_fast))
@@ -230,13 +145,13 @@ def features(bars: pd.DataFrame, params: DcaParams) -> tuple[np.ndarray, ...]:
     return o, h, lo, c, fast, slow, adx, pdi, mdi
 
 
-def warmup_bars(params: DcaParams) -> int:
+def warmup_bars(params: DcaConfig) -> int:
     """Bars for the EMAs and ADX to converge to 1e-12 of their full-history values."""
     ema = math.ceil(math.log(1e-12) / math.log(1 - 2 / (int(params.ema_slow) + 1)))
     return max(ema, 56 * int(params.adx_period)) + 2
 
 
-def simulate(feats: tuple[np.ndarray, ...], params: DcaParams, costs: Costs, state: DcaState, start: int = 0,
+def simulate(feats: tuple[np.ndarray, ...], params: DcaConfig, costs: Costs, state: DcaState, start: int = 0,
              end: int | None = None, fills: np.ndarray | None = None, n_fills: int = 0,
              out: np.ndarray | None = None) -> tuple[np.ndarray, int, np.ndarray]:
     """Step the kernel over bars start..end-1, mutating `state`; returns (fills, n_fills, out)."""
@@ -245,19 +160,19 @@ def simulate(feats: tuple[np.ndarray, ...], params: DcaParams, costs: Costs, sta
     fills = empty_fills() if fills is None else fills
     out = np.full((n, dnb.N_OUT), np.nan) if out is None else out
     fills, nf, state.log, state.n_log = dnb.simulate_dca_nb(
-        *feats, params.record(costs)[0], state.hdr[0], state.ladder, state.book, state.summary[0], start, end,
+        *feats, kernel_params(params, costs)[0], state.hdr[0], state.ladder, state.book, state.summary[0], start, end,
         fills, n_fills, state.log, state.n_log, out)
     return fills, nf, out
 
 
-def outputs_matrix(bars: pd.DataFrame, params: DcaParams, costs: Costs = Costs(),  # noqa: B008
+def outputs_matrix(bars: pd.DataFrame, params: DcaConfig, costs: Costs = Costs(),  # noqa: B008
                    initial_equity: float = 10_000.0) -> np.ndarray:
     """Per-bar outputs (n, len(OUTPUT_NAMES)) of a fresh run over all `bars` (for the causality harness)."""
     state = DcaState.new(params, initial_equity)
     return simulate(features(bars, params), params, costs, state)[2]
 
 
-def window_replay(bars: pd.DataFrame, params: DcaParams, t: int, window: int, costs: Costs = Costs(),  # noqa: B008
+def window_replay(bars: pd.DataFrame, params: DcaConfig, t: int, window: int, costs: Costs = Costs(),  # noqa: B008
                   initial_equity: float = 10_000.0) -> np.ndarray:
     """Outputs at t from the state saved after bar t - window (restored from bytes) plus bars up to t, with the
     indicators recomputed on only warmup_bars + window bars (window sufficiency for a stateful strategy)."""
@@ -270,7 +185,7 @@ def window_replay(bars: pd.DataFrame, params: DcaParams, t: int, window: int, co
     return simulate(features(sub, params), params, costs, state, s + 1 - lo_bar, len(sub))[2][-1]
 
 
-def _ladders(result: Any, params: DcaParams, state: DcaState, first: int) -> dict:
+def _ladders(result: Any, params: DcaConfig, state: DcaState, first: int) -> dict:
     """Per cycle: its safety ladder (k, price, quote, placed, filled) for the report."""
     log = state.log[: state.n_log]
     fills = result.fills
@@ -291,7 +206,7 @@ def _ladders(result: Any, params: DcaParams, state: DcaState, first: int) -> dic
     return {"ladders": out}
 
 
-def run_dca(bars: pd.DataFrame, params: DcaParams, timeframe: str, costs: Costs = Costs(),  # noqa: B008
+def run_dca(bars: pd.DataFrame, params: DcaConfig, timeframe: str, costs: Costs = Costs(),  # noqa: B008
             initial_equity: float = 10_000.0, first: int = 0):
     """Backtest DCA on `bars`: indicators on all bars, trading from bar `first`; -> OrderBacktestResult."""
     from traderagent.backtest import orders
@@ -303,7 +218,7 @@ def run_dca(bars: pd.DataFrame, params: DcaParams, timeframe: str, costs: Costs 
     )
 
 
-def run_dca_multi(bars_by_symbol: dict[str, pd.DataFrame], params: DcaParams, costs: Costs = Costs(),  # noqa: B008
+def run_dca_multi(bars_by_symbol: dict[str, pd.DataFrame], params: DcaConfig, costs: Costs = Costs(),  # noqa: B008
                   equity_per_symbol: float = 10_000.0) -> tuple[np.ndarray, dict[str, pd.DataFrame]]:
     """Several symbols on their common bars with at most `max_concurrent_cycles` cycles open at once.
 
@@ -321,21 +236,15 @@ def run_dca_multi(bars_by_symbol: dict[str, pd.DataFrame], params: DcaParams, co
     books = np.stack([s.book for s in states])
     summaries = np.concatenate([s.summary for s in states])
     out = np.full((len(index), len(names), dnb.N_OUT), np.nan)
-    active = dnb.simulate_dca_multi_nb(*stacked, params.record(costs)[0], hdrs, ladders, books, summaries,
+    active = dnb.simulate_dca_multi_nb(*stacked, kernel_params(params, costs)[0], hdrs, ladders, books, summaries,
                                        int(params.max_concurrent_cycles), out)
     frames = {k: pd.DataFrame(out[:, j, :], index=index, columns=list(dnb.OUTPUT_NAMES)) for j, k in enumerate(names)}
     return active, frames
 
 
 # ------------------------------------------------------------------------------------------ registry
-def _params_model():
-    from traderagent.config.models import DcaConfig
-
-    return DcaConfig
-
-
-def _as_params(params: Any) -> DcaParams:
-    return params if isinstance(params, DcaParams) else dca_params(params)
+def _as_params(params: Any) -> DcaConfig:
+    return params if isinstance(params, DcaConfig) else dca_params(**dict(params or {}))
 
 
 def _outputs(bars_by_tf: dict, params: Any) -> np.ndarray:
@@ -347,16 +256,22 @@ def _run(bars: pd.DataFrame, params: Any, timeframe: str, **kwargs: Any):
     return run_dca(bars, _as_params(params), timeframe, **kwargs)
 
 
+def _overlays(run: Any) -> tuple:
+    from traderagent.report.orders_overlay import dca_overlays
+
+    return dca_overlays(run)
+
+
 SPEC = StrategySpec(
     name="dca",
     kind="order",
-    params_model=_params_model(),
+    params_model=DcaConfig,
     base_timeframe=lambda p: timeframes.normalize(_as_params(p).timeframe),
     timeframes=lambda p: (timeframes.normalize(_as_params(p).timeframe),),
     warmup_bars=lambda p: warmup_bars(_as_params(p)),
     outputs=_outputs,
     run=_run,
     description="DCA: base order on a downtrend trigger, safety ladder, take-profit from the average, stops",
-    extra={"output_names": list(dnb.OUTPUT_NAMES), "window_replay": lambda bars, p, t, w: window_replay(
-        bars, _as_params(p), t, w)},
+    extra={"output_names": list(dnb.OUTPUT_NAMES), "overlays": _overlays,
+           "window_replay": lambda bars, p, t, w: window_replay(bars, _as_params(p), t, w)},
 )

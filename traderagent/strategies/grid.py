@@ -1,4 +1,7 @@
-"""Grid strategy: params, presets, state that saves and restores, and the runs over bars.
+"""Grid strategy: the numba params record, presets, state that saves and restores, and the runs over bars.
+
+The params model is the config section `GridConfig` (every default and check lives in the schema);
+`grid_params` applies a preset and overrides to it.
 
 The state machine itself is `grid_nb` (numba); the order engine and the intrabar fill rule are
 `traderagent.backtest.orders_nb`; booking, integrity gates and the result are `traderagent.backtest.orders`.
@@ -9,134 +12,72 @@ from __future__ import annotations
 
 import io
 import math
-from dataclasses import asdict, dataclass, fields, replace
-from functools import lru_cache
-from importlib import resources
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
-import yaml
 
 from traderagent.backtest.costs import Costs
 from traderagent.backtest.orders_nb import book_arrays, empty_fills, same_arrays
-from traderagent.config.units import percent_to_fraction
+from traderagent.config.loader import validate
+from traderagent.config.models import GridConfig, grid_presets
 from traderagent.data import timeframes
 from traderagent.errors import ConfigError
 from traderagent.indicators.nb import adx_1d_nb, atr_1d_nb
 from traderagent.strategies import grid_nb as gnb
 from traderagent.strategies.registry import StrategySpec
 
-PRESETS_FILE = "grid_presets.yaml"
-_CHOICES = {"spacing": ("arithmetic", "geometric"), "range_mode": ("percentage", "atr"),
-            "stop_mode": ("none", "percentage", "atr")}
 #: Exponential averages converge to 1e-12 relative after this many multiples of their period.
 _MEMORY_PERIODS = 28
+_STOP_MODES = ("none", "percentage", "atr")
 
 
-@dataclass(frozen=True)
-class GridParams:
-    """Every knob of the grid (see grid_presets.yaml for the meaning of each); units as in docs/config.md."""
-
-    timeframe: str
-    spacing: str
-    grid_levels: int
-    range_mode: str
-    range_percentage: float
-    range_atr_mult: float
-    atr_period: int
-    atr_hysteresis: float
-    recenter: bool
-    recenter_percentage: float
-    risk_per_level: float
-    max_exposure: float
-    stop_mode: str
-    stop_percentage: float
-    stop_atr_mult: float
-    adx_filter: bool
-    adx_period: int
-    adx_threshold: float
-    adx_reactivate: float
-    reactivate_bars: int
-    stop_cooldown_bars: int
-
-    def __post_init__(self) -> None:
-        for key, allowed in _CHOICES.items():
-            if getattr(self, key) not in allowed:
-                raise ConfigError(f"grid: {key} must be one of {', '.join(allowed)} (got {getattr(self, key)!r})")
-        if not 2 <= int(self.grid_levels) <= 500:
-            raise ConfigError(f"grid: grid_levels must be in [2, 500] (got {self.grid_levels})")
-        for key in ("range_percentage", "risk_per_level", "max_exposure", "range_atr_mult"):
-            if not getattr(self, key) > 0:
-                raise ConfigError(f"grid: {key} must be > 0 (got {getattr(self, key)})")
-        if self.range_mode == "percentage" and not self.range_percentage < 100:
-            raise ConfigError(f"grid: range_percentage must be < 100 (got {self.range_percentage})")
-        if self.adx_filter and not self.adx_reactivate <= self.adx_threshold:
-            raise ConfigError("grid: adx_reactivate must be <= adx_threshold (hysteresis), e.g. 25 and 30")
-        for key in ("atr_period", "adx_period"):
-            if int(getattr(self, key)) < 2:
-                raise ConfigError(f"grid: {key} must be >= 2 (got {getattr(self, key)})")
-
-    def record(self, costs: Costs) -> np.ndarray:
-        """The numba params record (1-element GRID_PARAMS_DTYPE array) with the run's costs."""
-        r = np.zeros(1, dtype=gnb.GRID_PARAMS_DTYPE)[0:1]
-        v = r[0]
-        v["n_levels"] = int(self.grid_levels)
-        v["geometric"] = int(self.spacing == "geometric")
-        v["range_mode"] = int(self.range_mode == "atr")
-        v["range_fraction"] = percent_to_fraction(self.range_percentage)
-        v["range_atr_mult"] = float(self.range_atr_mult)
-        v["atr_hysteresis"] = float(self.atr_hysteresis)
-        v["recenter"] = int(bool(self.recenter))
-        v["recenter_threshold"] = percent_to_fraction(self.recenter_percentage)
-        v["level_fraction"] = float(self.risk_per_level)
-        v["max_exposure"] = float(self.max_exposure)
-        v["stop_mode"] = _CHOICES["stop_mode"].index(self.stop_mode)
-        v["stop_fraction"] = percent_to_fraction(self.stop_percentage)
-        v["stop_atr_mult"] = float(self.stop_atr_mult)
-        v["adx_filter"] = int(bool(self.adx_filter))
-        v["adx_threshold"] = float(self.adx_threshold)
-        v["adx_reactivate"] = float(self.adx_reactivate)
-        v["reactivate_bars"] = int(self.reactivate_bars)
-        v["stop_cooldown_bars"] = int(self.stop_cooldown_bars)
-        v["fees"] = float(costs.fees)
-        v["slippage"] = float(costs.slippage)
-        return r
-
-    def model_dump(self, mode: str = "python") -> dict:
-        return asdict(self)
+def kernel_params(p: GridConfig, costs: Costs) -> np.ndarray:
+    """The numba params record (1-element GRID_PARAMS_DTYPE array) of a grid section with the run's costs."""
+    r = np.zeros(1, dtype=gnb.GRID_PARAMS_DTYPE)
+    v = r[0]
+    v["n_levels"] = int(p.grid_levels)
+    v["geometric"] = int(p.spacing == "geometric")
+    v["range_mode"] = int(p.range_mode == "atr")
+    v["range_fraction"] = p.range_fraction
+    v["range_atr_mult"] = float(p.range_atr_mult)
+    v["atr_hysteresis"] = float(p.atr_hysteresis)
+    v["recenter"] = int(p.recenter)
+    v["recenter_threshold"] = p.recenter_fraction
+    v["level_fraction"] = float(p.risk_per_level)
+    v["max_exposure"] = float(p.max_exposure)
+    v["stop_mode"] = _STOP_MODES.index(p.stop_mode)
+    v["stop_fraction"] = p.stop_fraction
+    v["stop_atr_mult"] = float(p.stop_atr_mult)
+    v["adx_filter"] = int(p.adx_filter)
+    v["adx_threshold"] = float(p.adx_threshold)
+    v["adx_reactivate"] = float(p.adx_reactivate)
+    v["reactivate_bars"] = int(p.reactivate_bars)
+    v["stop_cooldown_bars"] = int(p.stop_cooldown_bars)
+    v["fees"] = float(costs.fees)
+    v["slippage"] = float(costs.slippage)
+    return r
 
 
-@lru_cache(maxsize=1)
 def presets() -> dict[str, dict]:
-    """The packaged presets by name (low, medium, high volatility)."""
-    text = resources.files("traderagent.config").joinpath(PRESETS_FILE).read_text(encoding="utf-8")
-    return yaml.safe_load(text)
+    """The packaged presets by name (low, medium, high volatility): GridConfig field -> value."""
+    return grid_presets()
 
 
-def grid_params(section: Any = None, preset: str | None = None, **overrides: Any) -> GridParams:
-    """GridParams from a preset, a config section (GridConfig) and keyword overrides, in rising priority.
+def grid_params(section: GridConfig | None = None, preset: str | None = None, **overrides: Any) -> GridConfig:
+    """The grid's params: a config section with a preset and keyword overrides applied (all validated).
 
-    Without a preset, fields the section defines take the section's value (its defaults included) and the
-    others come from the "medium" preset. With a preset, only the section's explicitly set fields override it.
+    Every default comes from the schema (GridConfig). A preset, named here or in the section, fills the fields
+    that neither the section (its explicitly set fields) nor the overrides set. Bad values raise ConfigError.
     """
-    name = preset or getattr(section, "preset", None)
-    table = presets()
-    if name is not None and name not in table:
-        raise ConfigError(f"grid: unknown preset {name!r}; choose one of {', '.join(table)}")
-    values: dict[str, Any] = {"timeframe": "15m", **table[name or "medium"]}
-    if section is not None:
-        model_fields = getattr(type(section), "model_fields", {})
-        explicit = getattr(section, "model_fields_set", set())
-        for f in fields(GridParams):
-            if f.name in model_fields and (name is None or f.name in explicit):
-                values[f.name] = getattr(section, f.name)
-    values.update(overrides)
-    unknown = set(values) - {f.name for f in fields(GridParams)}
-    if unknown:
-        raise ConfigError(f"grid: unknown parameter(s) {', '.join(sorted(unknown))}")
-    values["timeframe"] = timeframes.normalize(values["timeframe"])
-    return GridParams(**values)
+    if section is not None and preset is None and not overrides:
+        return section
+    data = {} if section is None else {k: getattr(section, k) for k in section.model_fields_set}
+    if preset is not None:
+        data["preset"] = preset
+    data.update(overrides)
+    return validate(GridConfig, data, source="grid params", prefix=("strategies", "grid"))
 
 
 def max_levels_for_fees(lower: float, upper: float, geometric: bool, fees: float, margin: float) -> int:
@@ -159,7 +100,7 @@ def max_levels_for_fees(lower: float, upper: float, geometric: bool, fees: float
     return int(min(max(n, 2), 500))
 
 
-def density_levels(params: GridParams, price: float, costs: Costs, margin: float = 0.5,
+def density_levels(params: GridConfig, price: float, costs: Costs, margin: float = 0.5,
                    atr: float | None = None) -> int:
     """grid_levels for `params`' range around `price` so each cycle clears round-trip fees by `margin`."""
     if params.range_mode == "atr":
@@ -167,7 +108,7 @@ def density_levels(params: GridParams, price: float, costs: Costs, margin: float
             raise ConfigError("grid density: an ATR value is needed for range_mode 'atr'")
         lower, upper = price - params.range_atr_mult * atr, price + params.range_atr_mult * atr
     else:
-        r = percent_to_fraction(params.range_percentage)
+        r = params.range_fraction
         lower, upper = price * (1 - r), price * (1 + r)
     return max_levels_for_fees(lower, upper, params.spacing == "geometric", costs.fees, margin)
 
@@ -184,7 +125,7 @@ class GridState:
     summary: np.ndarray  # BOOK_SUMMARY_DTYPE, shape (1,)
 
     @classmethod
-    def new(cls, params: GridParams, cash: float) -> GridState:
+    def new(cls, params: GridConfig, cash: float) -> GridState:
         n = int(params.grid_levels)
         hdr = np.zeros(1, dtype=gnb.GRID_STATE_DTYPE)
         hdr[0]["cash"] = float(cash)
@@ -222,7 +163,7 @@ class GridState:
 
 
 # ------------------------------------------------------------------------------------------------ runs
-def features(bars: pd.DataFrame, params: GridParams) -> tuple[np.ndarray, ...]:
+def features(bars: pd.DataFrame, params: GridConfig) -> tuple[np.ndarray, ...]:
     """(open, high, low, close, ATR, ADX) as float arrays; indicators are causal (value at t uses bars <= t)."""
     o, h, lo, c = (bars[k].to_numpy(np.float64) for k in ("open", "high", "low", "close"))
     atr = atr_1d_nb(h, lo, c, int(params.atr_period))
@@ -233,12 +174,12 @@ def features(bars: pd.DataFrame, params: GridParams) -> tuple[np.ndarray, ...]:
     return o, h, lo, c, atr, adx
 
 
-def warmup_bars(params: GridParams) -> int:
+def warmup_bars(params: GridConfig) -> int:
     """Bars for the indicators (ATR, ADX) to converge to 1e-12 of their full-history values."""
     return _MEMORY_PERIODS * max(int(params.atr_period), 2 * int(params.adx_period)) + 2
 
 
-def simulate(feats: tuple[np.ndarray, ...], params: GridParams, costs: Costs, state: GridState,
+def simulate(feats: tuple[np.ndarray, ...], params: GridConfig, costs: Costs, state: GridState,
              start: int = 0, end: int | None = None, fills: np.ndarray | None = None, n_fills: int = 0,
              out: np.ndarray | None = None) -> tuple[np.ndarray, int, np.ndarray]:
     """Step the kernel over bars start..end-1 of `feats`, mutating `state`; returns (fills, n_fills, out)."""
@@ -247,12 +188,12 @@ def simulate(feats: tuple[np.ndarray, ...], params: GridParams, costs: Costs, st
     end = n if end is None else end
     fills = empty_fills() if fills is None else fills
     out = np.full((n, gnb.N_OUT), np.nan) if out is None else out
-    fills, nf = gnb.simulate_grid_nb(o, h, lo, c, atr, adx, params.record(costs)[0], state.hdr[0], state.slots,
+    fills, nf = gnb.simulate_grid_nb(o, h, lo, c, atr, adx, kernel_params(params, costs)[0], state.hdr[0], state.slots,
                                      state.levels, state.book, state.summary[0], start, end, fills, n_fills, out)
     return fills, nf, out
 
 
-def outputs_matrix(bars: pd.DataFrame, params: GridParams, costs: Costs = Costs(),  # noqa: B008
+def outputs_matrix(bars: pd.DataFrame, params: GridConfig, costs: Costs = Costs(),  # noqa: B008
                    initial_equity: float = 10_000.0) -> np.ndarray:
     """Per-bar outputs (n, len(OUTPUT_NAMES)) of a fresh run over all `bars` (for the causality harness)."""
     feats = features(bars, params)
@@ -260,7 +201,7 @@ def outputs_matrix(bars: pd.DataFrame, params: GridParams, costs: Costs = Costs(
     return simulate(feats, params, costs, state)[2]
 
 
-def window_replay(bars: pd.DataFrame, params: GridParams, t: int, window: int, costs: Costs = Costs(),  # noqa: B008
+def window_replay(bars: pd.DataFrame, params: GridConfig, t: int, window: int, costs: Costs = Costs(),  # noqa: B008
                   initial_equity: float = 10_000.0) -> np.ndarray:
     """Outputs at bar t from the state saved after bar t - window, restored from bytes, plus bars up to t.
 
@@ -279,7 +220,7 @@ def window_replay(bars: pd.DataFrame, params: GridParams, t: int, window: int, c
     return out[-1]
 
 
-def levels_matrix(result: Any, params: GridParams | None = None) -> np.ndarray:
+def levels_matrix(result: Any, params: GridConfig | None = None) -> np.ndarray:
     """(n, grid_levels) price of each level per bar after its close (NaN while no grid rests), for the report."""
     params = result.extra["params"] if params is None else params
     o = result.outputs
@@ -296,7 +237,7 @@ def levels_matrix(result: Any, params: GridParams | None = None) -> np.ndarray:
     return lv
 
 
-def run_grid(bars: pd.DataFrame, params: GridParams, timeframe: str, costs: Costs = Costs(),  # noqa: B008
+def run_grid(bars: pd.DataFrame, params: GridConfig, timeframe: str, costs: Costs = Costs(),  # noqa: B008
              initial_equity: float = 10_000.0, first: int = 0):
     """Backtest the grid on `bars`: indicators on all bars, trading from bar `first`; -> OrderBacktestResult."""
     from traderagent.backtest import orders
@@ -307,19 +248,9 @@ def run_grid(bars: pd.DataFrame, params: GridParams, timeframe: str, costs: Cost
     )
 
 
-def with_overrides(params: GridParams, **changes: Any) -> GridParams:
-    return replace(params, **changes)
-
-
 # ------------------------------------------------------------------------------------------ registry
-def _params_model():
-    from traderagent.config.models import GridConfig
-
-    return GridConfig
-
-
-def _as_params(params: Any) -> GridParams:
-    return params if isinstance(params, GridParams) else grid_params(params)
+def _as_params(params: Any) -> GridConfig:
+    return params if isinstance(params, GridConfig) else grid_params(**dict(params or {}))
 
 
 def _outputs(bars_by_tf: dict, params: Any) -> np.ndarray:
@@ -331,16 +262,22 @@ def _run(bars: pd.DataFrame, params: Any, timeframe: str, **kwargs: Any):
     return run_grid(bars, _as_params(params), timeframe, **kwargs)
 
 
+def _overlays(run: Any) -> tuple:
+    from traderagent.report.orders_overlay import grid_overlays
+
+    return grid_overlays(run)
+
+
 SPEC = StrategySpec(
     name="grid",
     kind="order",
-    params_model=_params_model(),
+    params_model=GridConfig,
     base_timeframe=lambda p: timeframes.normalize(_as_params(p).timeframe),
     timeframes=lambda p: (timeframes.normalize(_as_params(p).timeframe),),
     warmup_bars=lambda p: warmup_bars(_as_params(p)),
     outputs=_outputs,
     run=_run,
     description="Grid: buy levels below, sell levels above, counter-order one level away; ADX pause, grid stop",
-    extra={"output_names": list(gnb.OUTPUT_NAMES), "window_replay": lambda bars, p, t, w: window_replay(
-        bars, _as_params(p), t, w)},
+    extra={"output_names": list(gnb.OUTPUT_NAMES), "overlays": _overlays,
+           "window_replay": lambda bars, p, t, w: window_replay(bars, _as_params(p), t, w)},
 )
