@@ -157,7 +157,9 @@ def run_backtest(strategy: str, symbol: str = "BTC/USDT", timeframe: str | None 
     else:
         bars = bars_all.iloc[first:]
         result = spec.run(bars_all, params, tf, costs=costs, initial_equity=equity0, first=first)
-    js = result.to_json_dict(strategy=spec.name, symbol=symbol, timeframe=tf, params=params.model_dump(mode="json"))
+    used = getattr(result, "settings", {}).get("params")  # order strategies: the params after preset resolution
+    js = result.to_json_dict(strategy=spec.name, symbol=symbol, timeframe=tf,
+                             params=used if used is not None else params.model_dump(mode="json"))
     meta = {"data_file": str(path), "data_sha256": file_sha256(path), "code_version": code_version(),
             "fees": costs.fees, "slippage": costs.slippage}
     return BacktestRun(result=result, bars=bars, json=js, meta=meta, spec=spec, params=params, bars_by_tf=bbt)
