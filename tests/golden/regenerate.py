@@ -22,6 +22,8 @@ CASES = {
                                   sample="ETH_USDT-15m.csv.gz"),
     "smc_btc_15m": dict(strategy="smc", symbol="BTC/USDT", sample="BTC_USDT-15m.csv.gz"),
     "smc_eth_15m": dict(strategy="smc", symbol="ETH/USDT", sample="ETH_USDT-15m.csv.gz"),
+    "grid_btc_15m": dict(strategy="grid", symbol="BTC/USDT", timeframe="15m", sample="BTC_USDT-15m.csv.gz"),
+    "dca_btc_15m": dict(strategy="dca", symbol="BTC/USDT", timeframe="15m", sample="BTC_USDT-15m.csv.gz"),
 }
 
 
