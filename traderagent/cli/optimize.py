@@ -33,8 +33,9 @@ def register(sub) -> None:
     p.add_argument("--report", help="HTML report path (default reports/optimize-<name>.html; 'none' to skip)")
     p.add_argument("--json", action="store_true", help="print the JSON result on stdout")
     p.add_argument("--save", action="store_true", help="store the result in the app database (`traderagent runs`)")
-    p.add_argument("--worker", action="store_true", help="only run trials (join a shared study), no analysis")
-    p.add_argument("--worker-id", type=int, default=0, help=argparse.SUPPRESS)
+    p.add_argument("--worker", action="store_true",
+                   help="only run trials: join the study in --storage (e.g. from another machine), no analysis")
+    p.add_argument("--worker-id", type=int, default=None, help=argparse.SUPPRESS)
     p.add_argument("--quiet", action="store_true", help="no progress output")
     p.set_defaults(func=run)
 
@@ -97,7 +98,7 @@ def run(args) -> int:
         if args.json:
             print(json.dumps(timing))
         elif not args.quiet:
-            print(f"worker {args.worker_id}: {timing['trials']} trials in {timing['wall']:.1f} s")
+            print(f"worker {timing['worker']}: {timing['trials']} trials in {timing['wall']:.1f} s")
         return 0
     result = run_study(args.study, storage=args.storage, workers=args.workers, trials=args.trials,
                        progress=not args.quiet)

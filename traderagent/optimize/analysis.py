@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from traderagent.backtest.metrics import compute_stats
 from traderagent.errors import UserError
 from traderagent.optimize import montecarlo, overfitting
 from traderagent.optimize.folds import Fold
@@ -61,6 +62,7 @@ class FoldResult:
     history: list[tuple[int, float | None, bool]]
     oos_integrity_ok: bool
     oos_signals: Signals = field(repr=False, default=None)
+    oos_run: Any = field(repr=False, default=None)  # the OOS BacktestResult (None: in cash)
 
     @property
     def wfe(self) -> float:
@@ -179,15 +181,20 @@ def analyze_fold(ctx, k: int, trials: int) -> FoldResult:
         skew, kurt = overfitting.moments(is_ev.daily)
         is_dsr = overfitting.deflated_sharpe_ratio(overfitting.sharpe(is_ev.daily), len(is_ev.daily), len(cols),
                                                    sr_var, skew, kurt)
-        sig = ev.window_signals(params, fold.oos_start, fold.oos_end)
     else:
         params, is_stats, is_value, is_dsr = None, {}, math.nan, math.nan
-        sig = Signals.empty(m)
-    full = ev.full_run(params, fold.oos_start, fold.oos_end, signals=sig)
-    if params is not None:
-        fast = ev.evaluate(params, fold.oos_start, fold.oos_end)
-        if not np.allclose(fast.equity, full.equity, rtol=AGREE_RTOL, atol=0):
-            raise AssertionError(f"fold {k}: the fast path and the engine disagree on the OOS equity")
+    order = ev.spec.kind == "order"
+    sig = None
+    if order:
+        full = ev.full_run(params, fold.oos_start, fold.oos_end) if params is not None else None
+    else:
+        sig = ev.window_signals(params, fold.oos_start, fold.oos_end) if params is not None else Signals.empty(m)
+        full = ev.full_run(params, fold.oos_start, fold.oos_end, signals=sig)
+        if params is not None:
+            fast = ev.evaluate(params, fold.oos_start, fold.oos_end)
+            if not np.allclose(fast.equity, full.equity, rtol=AGREE_RTOL, atol=0):
+                raise AssertionError(f"fold {k}: the fast path and the engine disagree on the OOS equity")
+    oos_stats = full.stats if full is not None else _flat_stats(ev, m)
     from traderagent.backtest.result import iso_utc
 
     times = {key: iso_utc(v) for key, v in fold.as_dict(ctx.index).items() if key.endswith(("_from", "_to"))}
@@ -196,10 +203,16 @@ def analyze_fold(ctx, k: int, trials: int) -> FoldResult:
         n_pruned=sum(t.state == TrialState.PRUNED for t in all_trials), n_configs=len(cols),
         best_number=best.number if best else None, best_values=dict(best.params) if best else None,
         params=params.model_dump(mode="json") if params is not None else None, is_stats=is_stats,
-        oos_stats=full.stats, is_value=is_value, oos_value=_objective_value(full.stats, spec.objective),
+        oos_stats=oos_stats, is_value=is_value, oos_value=_objective_value(oos_stats, spec.objective),
         is_dsr=is_dsr, sr_var=sr_var, trial_sharpes=finite, pbo=pbo, history=history,
-        oos_integrity_ok=bool(full.integrity["ok"]), oos_signals=sig,
+        oos_integrity_ok=bool(full.integrity["ok"]) if full is not None else True, oos_signals=sig, oos_run=full,
     )
+
+
+def _flat_stats(ev, m: int) -> dict:
+    """Stats of a window spent in cash (a fold of an order strategy without a valid trial)."""
+    init = float(ev.engine["initial_equity"])
+    return compute_stats(np.full(m, init), init, ev.timeframe, np.empty(0), np.zeros(m), np.empty(0, dtype=np.int64))
 
 
 # --------------------------------------------------------------------------------------------- summaries
@@ -255,7 +268,7 @@ def verdict(oos: dict, wfe: dict, dsr: dict, pbo: dict, stable: list[dict]) -> d
                      + (" (below the 95% bar)." if d < 0.95 else "."))
     if math.isfinite(psr):
         lines.append(f"Without deflation (PSR) that probability is {psr:.0%}.")
-    lines.append(f"Walk-forward efficiency {w:.2f}: OOS kept {w:.0%} of the in-sample annual return."
+    lines.append(f"Walk-forward efficiency {w:.2f}: the out-of-sample annual return was {w:.0%} of the in-sample one."
                  if math.isfinite(w) else "Walk-forward efficiency undefined: the in-sample returns were not positive.")
     unstable = [r["param"] for r in stable if r.get("stable") is False]
     if unstable:
@@ -273,16 +286,73 @@ def verdict(oos: dict, wfe: dict, dsr: dict, pbo: dict, stable: list[dict]) -> d
 
 
 # --------------------------------------------------------------------------------------------- analysis
+@dataclass
+class StitchedRun:
+    """The folds' OOS runs of an order strategy chained into one curve (each fold compounds on the last)."""
+
+    index: pd.DatetimeIndex
+    initial_equity: float
+    equity: np.ndarray
+    trades: pd.DataFrame
+    stats: dict
+    integrity: dict
+    timings: dict = field(default_factory=dict)
+
+    @property
+    def final_equity(self) -> float:
+        return float(self.equity[-1])
+
+
 def _stitch(ctx, folds: list[FoldResult]):
     ev = ctx.evaluator
     start, end = ctx.folds[0].oos_start, ctx.folds[-1].oos_end
-    sig = Signals(*(np.concatenate([f.oos_signals[i] for f in folds]) for i in range(len(Signals._fields))))
-    stitched = ev.full_run(None, start, end, signals=sig)
+    if ev.spec.kind == "order":
+        stitched = _chain(ctx, folds)
+    else:
+        sig = Signals(*(np.concatenate([f.oos_signals[i] for f in folds]) for i in range(len(Signals._fields))))
+        stitched = ev.full_run(None, start, end, signals=sig)
     growth = np.cumprod([f.oos_stats["total_return"] + 1.0 for f in folds])
     at = np.array([f.fold.oos_end - start - 1 for f in folds])
     if not np.allclose(stitched.equity[at] / stitched.initial_equity, growth, rtol=1e-9):
         raise AssertionError("the stitched OOS run does not compound the folds' OOS returns")
     return stitched, ev.bars.iloc[start:end]
+
+
+def _chain(ctx, folds: list[FoldResult]) -> StitchedRun:
+    """Chain order-strategy fold runs: fold k's equity, positions and trade P&L scaled by the growth before it
+    (the strategies size by equity, so this is what one continuous account would have done)."""
+    ev = ctx.evaluator
+    init = float(ev.engine["initial_equity"])
+    eq, pos, bars, trades = [], [], [], []
+    scale, offset, ok, flags = 1.0, 0, True, []
+    for f in folds:
+        m, r = f.fold.oos_bars, f.oos_run
+        if r is None:
+            e, p, fb, tr = np.full(m, init), np.zeros(m), np.empty(0, dtype=np.int64), None
+        else:
+            e, p, fb, tr = r.equity, r.position, np.asarray(r.fills["bar"], dtype=np.int64), r.trades.copy()
+            ok &= bool(r.integrity["ok"])
+            flags += [f"fold {f.fold.k + 1}: {x}" for x in r.integrity["flags"]]
+        eq.append(e * scale)
+        pos.append(p * scale)
+        bars.append(fb + offset)
+        if tr is not None and len(tr):
+            for col in ("pnl", "fees", "size"):
+                tr[col] = tr[col] * scale
+            trades.append(tr)
+        scale *= float(e[-1]) / init
+        offset += m
+    equity = np.concatenate(eq)
+    if trades:
+        table = pd.concat(trades, ignore_index=True)
+    else:
+        no_time = pd.DatetimeIndex([], tz="UTC")
+        table = pd.DataFrame({"entry_time": no_time, "exit_time": no_time, "pnl": np.empty(0)})
+    stats = compute_stats(equity, init, ev.timeframe, table["pnl"].to_numpy(dtype=float), np.concatenate(pos),
+                          np.concatenate(bars))
+    start, end = ctx.folds[0].oos_start, ctx.folds[-1].oos_end
+    return StitchedRun(index=ev.bars.index[start:end], initial_equity=init, equity=equity, trades=table, stats=stats,
+                       integrity={"ok": ok, "flags": flags})
 
 
 def _sensitivity(ctx, folds: list[FoldResult]) -> dict | None:

@@ -27,6 +27,7 @@ from typing import Any
 
 import pandas as pd
 
+from traderagent.data import timeframes
 from traderagent.errors import UserError
 from traderagent.optimize.folds import Fold, make_folds
 from traderagent.optimize.objective import Evaluator, score
@@ -113,6 +114,9 @@ def prepare(spec: StudySpec | str | Path, storage: str | None = None) -> Context
 
         base = replace(base, source=source, prefix=("params",), **spec.params)  # one-line messages
     tf = strategy.base_timeframe(base)
+    if spec.timeframe and timeframes.normalize(spec.timeframe) != tf:
+        raise UserError(f"{source}: timeframe: {spec.timeframe!r} does not set {spec.strategy}'s timeframe (it runs "
+                        f"on {tf} from its params); remove the key or change the strategy's params")
     space = build_space(strategy.params_model, spec.params, spec.search, source)
     raw, base_tf, path = read_base(spec.data, spec.symbol)
     bars = _slice_end(to_timeframe(raw, base_tf, tf), spec.end)
@@ -295,12 +299,13 @@ class FoldMirror:
         self.pull()
 
 
-def run_worker(ctx: Context, worker_id: int = 0, n_workers: int = 1, trials: int | None = None,
+def run_worker(ctx: Context, worker_id: int | None = 0, n_workers: int = 1, trials: int | None = None,
                progress: bool = False) -> dict:
     """Run trials until every fold study has `trials` finished trials; returns this worker's timing.
 
-    Workers take their own folds first (`fold_order`), then help with the rest; workers meeting on one
-    fold share it (each pulls the others' finished trials in, see `FoldMirror`).
+    Which folds: `fold_order`. Workers meeting on one fold (extra local workers, or workers started on other
+    machines) share it: each pulls the others' finished trials in (see `FoldMirror`). `worker_id=None` is a
+    worker joining from elsewhere: it helps with every unfinished fold, with its own random seed.
     """
     import uuid
 
@@ -309,13 +314,22 @@ def run_worker(ctx: Context, worker_id: int = 0, n_workers: int = 1, trials: int
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     trials = trials or ctx.spec.trials
     n_folds = len(ctx.folds)
-    sync = n_workers > 1 or not _local_storage(ctx.storage_url)  # others may add trials to a fold too
-    uid = f"{worker_id}-{uuid.uuid4().hex[:8]}"
-    timing = {"worker": worker_id, "trials": 0, "wall": 0.0, "eval": 0.0, "sampler": 0.0, "storage": 0.0}
+    sync = n_workers > 1 or worker_id is None or not _local_storage(ctx.storage_url)  # others may write too
+    token = uuid.uuid4()
+    uid = f"{'x' if worker_id is None else worker_id}-{token.hex[:8]}"
+    if worker_id is None:
+        first = token.int % n_folds
+        order = [(first + j) % n_folds for j in range(n_folds)]
+    else:
+        order = fold_order(worker_id, max(n_workers, 1), n_folds)
+    timing = {"worker": uid if worker_id is None else worker_id, "trials": 0, "wall": 0.0, "eval": 0.0,
+              "sampler": 0.0, "storage": 0.0}
     t_start = time.perf_counter()
-    for k in fold_order(worker_id, max(n_workers, 1), n_folds):
+    for k in order:
         study = fold_study(ctx, k)
-        sampler = timed_tpe(seed=_seed(ctx.spec.seed, k, worker_id), multivariate=True,
+        # a fold's owner samples with the fold's seed; a worker sharing it samples differently
+        own = worker_id is not None and worker_id < n_folds
+        sampler = timed_tpe(seed=_seed(ctx.spec.seed, k, 0 if own else 1 + token.int % 1_000_003), multivariate=True,
                             n_startup_trials=min(ctx.spec.startup_trials, trials))
         before, t_fold = type(sampler).seconds, time.perf_counter()
         write = None
@@ -344,13 +358,15 @@ def run_worker(ctx: Context, worker_id: int = 0, n_workers: int = 1, trials: int
 
 
 def fold_order(worker_id: int, n_workers: int, n_folds: int) -> list[int]:
-    """Folds in the order worker `worker_id` works on them: its own share first (folds i, i + N, ...),
-    then the others from the one after its last, to help whoever is still busy."""
-    own = list(range(worker_id % n_folds, n_folds, n_workers)) if worker_id < n_folds else [worker_id % n_folds]
-    rest = [k for k in range(n_folds) if k not in own]
-    pivot = (own[-1] + 1) % n_folds
-    rest.sort(key=lambda k: (k - pivot) % n_folds)
-    return own + rest
+    """The folds worker `worker_id` of `n_workers` runs, in order.
+
+    With no more workers than folds, each worker runs only its own folds (i, i + N, ...), alone: every fold
+    study is then made by one sampler seeded by the fold, so the trials do not depend on the number of
+    workers. Extra workers (N > folds) join fold i % folds and share it.
+    """
+    if n_workers <= n_folds:
+        return list(range(worker_id % n_workers, n_folds, n_workers))
+    return [worker_id % n_folds]
 
 
 def _seed(seed: int, k: int, worker: int) -> int:
