@@ -113,7 +113,9 @@ def book_with_vectorbt(
     and vectorbt caps buys at the cash: they are booked with a credit line `credit` added to vectorbt's
     initial cash (and subtracted again from its cash and value), so the books agree exactly.
     """
-    import vectorbt as vbt
+    from traderagent.backtest.vbt import load
+
+    vbt = load()
 
     n = len(close)
     bars = fills["bar"]
@@ -188,7 +190,9 @@ def run_signals(
     )
     t1 = time.perf_counter()
     timings["simulate"] = t1 - t0
-    import vectorbt  # noqa: F401 - timed on its own: the first import takes seconds
+    from traderagent.backtest.vbt import load
+
+    load()  # timed on its own: the first import takes seconds
 
     t2 = time.perf_counter()
     timings["vectorbt_import"] = t2 - t1

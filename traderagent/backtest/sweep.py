@@ -114,7 +114,9 @@ def ema_cross_sweep_vectorbt(
     outside [low, high] is the bound divided by the slippage factor, so vectorbt fills at the bound.
     Slow (it materializes every array); used to check `ema_cross_sweep`.
     """
-    import vectorbt as vbt
+    from traderagent.backtest.vbt import load
+
+    vbt = load()
 
     fast_a, slow_a = _combos(fast, slow, pairs=True)
     o, high, low, _ = _prices(bars, clamp)
