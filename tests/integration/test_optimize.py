@@ -217,3 +217,16 @@ def test_order_strategy_study_chains_the_fold_runs(tmp_path, btc_15m):
     assert js["oos"]["integrity"]["ok"]
     assert js["oos"]["trades"] == sum(f["oos_stats"]["trades"] for f in js["folds"])
     assert all(6 <= f["best_values"]["grid_levels"] <= 12 for f in js["folds"] if f["best_values"])
+
+
+def test_save_stores_the_result_in_the_app_database(tmp_path, capsys, monkeypatch, btc_15m):
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'app.db'}")
+    study = _study(tmp_path, name="tf_save", trials=4, folds={"n": 2, "in_sample_ratio": 2},
+                   sensitivity={"points": 2, "pairs": 0}, monte_carlo={"runs": 20})
+    code = main(["optimize", str(study), "--storage", "memory", "--report", str(tmp_path / "r.html"), "--save",
+                 "--json", "--quiet"])
+    js = json.loads(capsys.readouterr().out)
+    assert code == 0 and js["saved_as"] == "opt-1"
+    assert main(["runs", "list"]) == 0
+    listing = capsys.readouterr().out
+    assert "opt-1" in listing and "tf_save" in listing
