@@ -194,3 +194,33 @@ def test_comparison_page(small_portfolio, tmp_path):
     port = table[table["strategy"] == "portfolio"].iloc[0]
     assert port["final"] == pytest.approx(float(small_portfolio.equity[-1]))
     assert port["allocation"] == pytest.approx(0.6)
+
+
+# ------------------------------------------------------------------------------------------ adaptive
+def test_adaptive_portfolio_takes_positions_only_in_routed_regimes(btc_15m):
+    from traderagent.strategies import hybrid_nb as hnb
+    from traderagent.strategies.regime import regime_on_base
+    from traderagent.strategies.regime_nb import Regime
+    from traderagent.strategies.selector import SelectorConfig
+
+    cfg = _cfg({"grid": "50%", "trend_follower": "50%"}, {"grid": ["BTC/USDT"], "trend_follower": ["BTC/USDT"]})
+    base = btc_15m.loc["2024-08-01":"2024-12-31"]
+    p = pf.run_portfolio(cfg, bases={"BTC/USDT": base}, start="2024-10-01", end="2024-12-31",
+                         selector=SelectorConfig())
+    assert p.integrity["ok"], p.integrity
+    grid, tf = p.sleeves
+    # the grid sleeve is the hybrid kernel with only the grid: every buy was decided on a bar it was in charge
+    out = grid.result.outputs
+    buys = grid.result.fills[grid.result.fills["side"] == 1]
+    assert len(buys) > 0
+    assert (out["mode"].to_numpy()[buys["bar"] - 1] == hnb.GRID).all()
+    assert set(np.unique(out["regime"].to_numpy()[out["mode"].to_numpy() == hnb.GRID])) == {Regime.sideways}
+    # the trend follower entered only on bars whose regime (known at the decision close) was an uptrend
+    from traderagent.backtest.runner import to_timeframe
+
+    h1 = regime_on_base(to_timeframe(base, "15m", "1h"), "1h")
+    hourly = tf.result.index
+    decided = [hourly[hourly.get_loc(t) - 1] for t in tf.result.trades["entry_time"]]
+    assert len(decided) > 0 and all(h1.loc[d] == Regime.uptrend for d in decided)
+    js = p.to_json_dict()
+    assert js["selector"]["routes"]["sideways"] == "grid" and js["notes"] == []

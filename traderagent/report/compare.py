@@ -185,3 +185,28 @@ def render_comparison(p, path: Path, title: str | None = None, meta: dict | None
 def frame(p) -> pd.DataFrame:
     """The side-by-side table as a DataFrame (for notebooks)."""
     return pd.DataFrame(stats_rows(p))
+
+
+def hybrid_overlays(run) -> tuple:
+    """Backtest-page overlay of the hybrid: who was in charge (grid / DCA / nobody) as coloured bands on the price
+    panel, one segment per spell at the bar's high (light: a few hundred segments for three years of 15m)."""
+    from traderagent.report.orders_overlay import _times, change_runs, segments
+
+    out = run.result.outputs
+    mode = out["mode"].to_numpy()
+    bars = run.bars
+    times = _times(bars.index)
+    t0, t1 = change_runs(mode)
+    t1 = np.minimum(t1, len(times) - 1)
+    top = np.array([float(bars["high"].iloc[a:b + 1].max()) for a, b in zip(t0, t1, strict=True)])
+
+    def overlay(fig, row):
+        import plotly.graph_objects as go
+
+        for code, name, color in ((1, "grid in charge", "#8c959f"), (2, "DCA in charge", "#cf222e")):
+            sel = mode[t0] == code
+            xs, ys, _ = segments(times, t0[sel], t1[sel], top[sel] * 1.01)
+            fig.add_trace(go.Scattergl(x=xs, y=ys, mode="lines", name=name, line=dict(color=color, width=4)),
+                          row=row, col=1)
+
+    return (overlay,)

@@ -1,0 +1,302 @@
+"""Hybrid Grid + DCA (`--strategy hybrid`): the grid in charge in ranging markets, the DCA on a grid breakdown
+(a confirmed downtrend), one account, explicit transitions. Kernel and rules: `hybrid_nb` (module docstring).
+
+It is an order strategy with the same contract as the grid and the DCA (state machine over plain arrays, one
+combined book of intents per bar, state saved and restored as bytes), so the live adapter can replay it. Its
+backtest runs through `traderagent.backtest.orders` (vectorbt booking and every integrity gate).
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+from pydantic import Field, model_validator
+
+from traderagent.backtest.costs import Costs
+from traderagent.backtest.orders_nb import book_arrays, empty_fills, same_arrays
+from traderagent.config.loader import replace
+from traderagent.config.models import DcaConfig, GridConfig, Section, _check
+from traderagent.config.units import Timeframe
+from traderagent.data import timeframes
+from traderagent.data.resample import align_indices
+from traderagent.strategies import dca as dca_mod
+from traderagent.strategies import grid as grid_mod
+from traderagent.strategies import hybrid_nb as hnb
+from traderagent.strategies import regime as rg
+from traderagent.strategies.regime_nb import new_confirm_state
+from traderagent.strategies.registry import StrategySpec
+from traderagent.strategies.selector import regime_mask
+
+_EXITS = {"close": hnb.CLOSE, "keep": hnb.KEEP, "handover": hnb.HANDOVER}
+
+
+class HybridConfig(Section):
+    """Hybrid Grid + DCA (docs/regime.md). `grid` / `dca` left out: the config's strategies.grid / strategies.dca
+    when run from a config (portfolio), else their schema defaults; either way stepped on `timeframe`."""
+
+    timeframe: Timeframe = Field("15m", description="bar timeframe both machines are stepped on")
+    regime: rg.RegimeConfig = Field(default_factory=rg.RegimeConfig, description="the regime detector")
+    grid_regimes: tuple[rg.RegimeName, ...] = Field(
+        ("sideways", "uptrend", "high_volatility"), description="regimes in which the grid is in charge",
+    )
+    dca_regimes: tuple[rg.RegimeName, ...] = Field(("downtrend",), description="regimes in which the DCA is in charge")
+    grid_exit: Literal["close", "keep", "handover"] = Field(
+        "handover", description="open grid when the DCA takes over: sell, keep its sells and stop, or hand to DCA",
+        json_schema_extra={"search": {"choices": ["close", "keep", "handover"]}},
+    )
+    dca_exit: Literal["keep", "close"] = Field(
+        "keep", description="open DCA cycle when its regimes end: run to take-profit/stop, or sell at the next open",
+        json_schema_extra={"search": {"choices": ["keep", "close"]}},
+    )
+    dca_entry: Literal["regime", "regime_and_trigger"] = Field(
+        "regime", description="DCA cycles start whenever it is in charge, or only when its own trigger agrees",
+    )
+    grid: GridConfig | None = Field(None, description="grid params (null: strategies.grid or the defaults)")
+    dca: DcaConfig | None = Field(None, description="DCA params (null: strategies.dca or the defaults)")
+
+    @model_validator(mode="after")
+    def _cross(self) -> HybridConfig:
+        problems = []
+        both = sorted(set(self.grid_regimes) & set(self.dca_regimes))
+        if both:
+            problems.append(("dca_regimes", f"{', '.join(both)} also in grid_regimes; each regime has one machine"))
+        for key in ("grid_regimes", "dca_regimes"):
+            v = getattr(self, key)
+            if len(set(v)) != len(v):
+                problems.append((key, "lists a regime twice"))
+        base, reg = timeframes.seconds(self.timeframe), timeframes.seconds(self.regime.timeframe)
+        if reg < base or reg % base:
+            problems.append(("regime.timeframe", f"must be a whole multiple of timeframe {self.timeframe!r} "
+                                                 f"(got {self.regime.timeframe!r})"))
+        _check(problems)
+        return self
+
+    def machines(self) -> tuple[GridConfig, DcaConfig]:
+        """The effective grid and DCA params (timeframe set to the hybrid's, DCA entry per dca_entry)."""
+        g = self.grid if self.grid is not None else GridConfig()
+        d = self.dca if self.dca is not None else DcaConfig()
+        if g.timeframe != self.timeframe:
+            g = replace(g, "hybrid", ("strategies", "hybrid", "grid"), timeframe=self.timeframe)
+        changes: dict[str, Any] = {}
+        if d.timeframe != self.timeframe:
+            changes["timeframe"] = self.timeframe
+        if self.dca_entry == "regime" and d.entry != "always":
+            changes["entry"] = "always"
+        if changes:
+            d = replace(d, "hybrid", ("strategies", "hybrid", "dca"), **changes)
+        return g, d
+
+    def resolved(self) -> HybridConfig:
+        """This config with `grid` and `dca` filled in (what a run reports as its params)."""
+        g, d = self.machines()
+        return self.model_copy(update={"grid": g, "dca": d})
+
+
+def params_from_app(cfg: Any, section: HybridConfig | None = None) -> HybridConfig:
+    """Hybrid params inside a whole config: missing grid/dca come from strategies.grid / strategies.dca."""
+    h = section if section is not None else (getattr(cfg.strategies, "hybrid", None) or HybridConfig())
+    upd = {}
+    if h.grid is None and cfg.strategies.grid is not None:
+        upd["grid"] = cfg.strategies.grid
+    if h.dca is None and cfg.strategies.dca is not None:
+        upd["dca"] = cfg.strategies.dca
+    return h.model_copy(update=upd) if upd else h
+
+
+def single_machine(strategy: str, section: Any, selector: Any) -> HybridConfig:
+    """The grid or the DCA alone, in charge only in the regimes the selector routes to it (a portfolio sleeve).
+
+    Its transitions are the selector's (a grid cannot hand over without a DCA beside it: "handover" keeps);
+    a DCA keeps its own entry rule (`entry`) on top of the regime."""
+    regimes = selector.regimes_of(strategy)
+    common = dict(timeframe=section.timeframe, regime=selector.regime, dca_exit=selector.dca_exit,
+                  grid_exit="keep" if selector.grid_exit == "handover" else selector.grid_exit)
+    if strategy == "grid":
+        return HybridConfig(**common, grid_regimes=regimes, dca_regimes=(), grid=section)
+    if strategy == "dca":
+        return HybridConfig(**common, grid_regimes=(), dca_regimes=regimes, dca=section, dca_entry="regime_and_trigger")
+    raise ValueError(f"single_machine: {strategy!r} is neither grid nor dca")
+
+
+def kernel_params(p: HybridConfig) -> np.ndarray:
+    r = np.zeros(1, dtype=hnb.HYB_PARAMS_DTYPE)
+    r[0]["grid_mask"] = regime_mask(p.grid_regimes)
+    r[0]["dca_mask"] = regime_mask(p.dca_regimes)
+    r[0]["grid_exit"] = _EXITS[p.grid_exit]
+    r[0]["dca_exit"] = _EXITS[p.dca_exit]
+    r[0]["confirm"] = int(p.regime.confirmation_bars)
+    return r
+
+
+# ----------------------------------------------------------------------------------------------- state
+@dataclass
+class HybridState:
+    """Grid state + DCA state + hybrid header + regime confirmation state + the combined book."""
+
+    grid: grid_mod.GridState
+    dca: dca_mod.DcaState
+    hdr: np.ndarray  # HYB_STATE_DTYPE (1,)
+    regime: np.ndarray  # CONFIRM_STATE_DTYPE (1,)
+    book: np.ndarray
+    summary: np.ndarray
+
+    @classmethod
+    def new(cls, params: HybridConfig, cash: float) -> HybridState:
+        g, d = params.machines()
+        gs = grid_mod.GridState.new(g, float(cash))  # all cash starts with the grid; it moves to whoever is in charge
+        ds = dca_mod.DcaState.new(d, 0.0)
+        book, summary = book_arrays(gs.book.shape[0] + ds.book.shape[0] + 1)
+        return cls(gs, ds, np.zeros(1, dtype=hnb.HYB_STATE_DTYPE), new_confirm_state(), book, summary)
+
+    def to_bytes(self) -> bytes:
+        buf = io.BytesIO()
+        np.savez(buf, grid=np.frombuffer(self.grid.to_bytes(), np.uint8), dca=np.frombuffer(self.dca.to_bytes(), np.uint8),
+                 hdr=self.hdr, regime=self.regime, book=self.book, summary=self.summary)
+        return buf.getvalue()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> HybridState:
+        with np.load(io.BytesIO(data), allow_pickle=False) as z:
+            return cls(grid_mod.GridState.from_bytes(z["grid"].tobytes()), dca_mod.DcaState.from_bytes(z["dca"].tobytes()),
+                       z["hdr"].copy(), z["regime"].copy(), z["book"].copy(), z["summary"].copy())
+
+    def intents(self) -> np.ndarray:
+        """The combined desired book after the last step (tag 2t: grid, 2t + 1: DCA)."""
+        return self.book[: int(self.summary[0]["n"])].copy()
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, HybridState):
+            return NotImplemented
+        mine = (self.hdr, self.regime, self.book, self.summary)
+        theirs = (other.hdr, other.regime, other.book, other.summary)
+        return (self.grid == other.grid and self.dca == other.dca
+                and all(same_arrays(a, b) for a, b in zip(mine, theirs, strict=True)))
+
+
+# ------------------------------------------------------------------------------------------------ runs
+def features(bars: pd.DataFrame, params: HybridConfig) -> tuple[np.ndarray, ...]:
+    """(open, high, low, close, ATR, grid ADX, EMA fast, EMA slow, DCA ADX, +DI, -DI, regime raw labels, regime
+    candle open times, newest regime candle visible per bar); all causal."""
+    g, d = params.machines()
+    o, h, lo, c, atr, gadx = grid_mod.features(bars, g)
+    _, _, _, _, ema_f, ema_s, dadx, pdi, mdi = dca_mod.features(bars, d)
+    rbars = rg.regime_bars(bars, params.timeframe, params.regime)
+    raw = rg.run_kernel(rbars, params.regime)[1] if len(rbars) else np.zeros(0, dtype=np.int64)
+    rtimes = rbars.index.as_unit("ns").asi8.astype(np.int64)
+    vis = align_indices(bars.index.as_unit("ns").asi8, params.timeframe, rtimes, params.regime.timeframe)
+    return o, h, lo, c, atr, gadx, ema_f, ema_s, dadx, pdi, mdi, raw, rtimes, vis
+
+
+def warmup_bars(params: HybridConfig) -> int:
+    """Base bars for every indicator (grid, DCA, and the regime's on its timeframe) to converge."""
+    g, d = params.machines()
+    ratio = timeframes.check_multiple(params.timeframe, params.regime.timeframe)
+    return max(grid_mod.warmup_bars(g), dca_mod.warmup_bars(d), (rg.indicator_bars(params.regime) + 2) * ratio)
+
+
+def compact_trades(fills: np.ndarray) -> None:
+    """Renumber trade ids 0.. by first appearance (a handover folds grid cycles into one DCA cycle: no gaps)."""
+    if not len(fills):
+        return
+    ids, first = np.unique(fills["trade"], return_index=True)
+    order = ids[np.argsort(first)]
+    remap = np.empty(int(ids.max()) + 1, dtype=np.int64)
+    remap[order] = np.arange(len(order))
+    fills["trade"] = remap[fills["trade"]]
+
+
+def simulate(feats: tuple[np.ndarray, ...], params: HybridConfig, costs: Costs, state: HybridState, start: int = 0,
+             end: int | None = None, fills: np.ndarray | None = None, n_fills: int = 0, out: np.ndarray | None = None,
+             compact: bool = True) -> tuple[np.ndarray, int, np.ndarray]:
+    """Step the kernel over bars start..end-1, mutating `state`; returns (fills, n_fills, out)."""
+    g, d = params.machines()
+    o, h, lo, c, atr, gadx, ema_f, ema_s, dadx, pdi, mdi, raw, rtimes, vis = feats
+    n = len(c)
+    end = n if end is None else end
+    fills = empty_fills() if fills is None else fills
+    out = np.full((n, hnb.N_OUT), np.nan) if out is None else out
+    nxt = int(np.searchsorted(rtimes, state.regime[0]["last_time"], side="right"))
+    gs, ds = state.grid, state.dca
+    fills, nf, ds.log, ds.n_log = hnb.simulate_hybrid_nb(
+        o, h, lo, c, atr, gadx, ema_f, ema_s, dadx, pdi, mdi, raw, rtimes, vis, nxt, kernel_params(params)[0],
+        grid_mod.kernel_params(g, costs)[0], dca_mod.kernel_params(d, costs)[0], state.hdr[0], state.regime[0],
+        gs.hdr[0], gs.slots, gs.levels, gs.book, gs.summary[0], ds.hdr[0], ds.ladder, ds.book, ds.summary[0],
+        state.book, state.summary[0], start, end, fills, n_fills, ds.log, ds.n_log, out)
+    if compact:
+        compact_trades(fills[:nf])
+    return fills, nf, out
+
+
+def outputs_matrix(bars: pd.DataFrame, params: HybridConfig, costs: Costs = Costs(),  # noqa: B008
+                   initial_equity: float = 10_000.0) -> np.ndarray:
+    """Per-bar outputs (n, len(OUTPUT_NAMES)) of a fresh run over all `bars` (for the causality harness)."""
+    state = HybridState.new(params, initial_equity)
+    return simulate(features(bars, params), params, costs, state)[2]
+
+
+def window_replay(bars: pd.DataFrame, params: HybridConfig, t: int, window: int, costs: Costs = Costs(),  # noqa: B008
+                  initial_equity: float = 10_000.0) -> np.ndarray:
+    """Outputs at t from the state saved after bar t - window (through bytes) plus the bars up to t, with every
+    indicator recomputed on `warmup_bars` bars before the window and the window (what live does on restart)."""
+    s = t - window
+    state = HybridState.new(params, initial_equity)
+    simulate(features(bars.iloc[: s + 1], params), params, costs, state, 0, s + 1, compact=False)
+    state = HybridState.from_bytes(state.to_bytes())
+    lo = max(0, s + 1 - warmup_bars(params))
+    sub = bars.iloc[lo: t + 1]
+    return simulate(features(sub, params), params, costs, state, s + 1 - lo, len(sub), compact=False)[2][-1]
+
+
+def _summary(result: Any, params: HybridConfig, _fills: np.ndarray) -> dict:
+    h = result.state.hdr[0]
+    o = result.outputs
+    mode = o["mode"].to_numpy()
+    return {"switches": int(h["switches"]), "handovers": int(h["handovers"]), "closes": int(h["closes"]),
+            "switch_fees": float(h["switch_fees"]), "switch_slippage": float(h["switch_slippage"]),
+            "bars_in_charge": {"none": int((mode == hnb.NONE).sum()), "grid": int((mode == hnb.GRID).sum()),
+                               "dca": int((mode == hnb.DCA).sum())}}
+
+
+def run_hybrid(bars: pd.DataFrame, params: HybridConfig, timeframe: str, costs: Costs = Costs(),  # noqa: B008
+               initial_equity: float = 10_000.0, first: int = 0):
+    """Backtest the hybrid on `bars`: indicators on all bars, trading from bar `first`; -> OrderBacktestResult
+    whose `extra` holds the switch counts and costs."""
+    from traderagent.backtest import orders
+
+    params = params.resolved()
+    return orders.run_order_strategy(
+        "hybrid", bars, params, timeframe, costs, initial_equity, first,
+        features=features, new_state=HybridState.new, simulate=simulate, output_names=hnb.OUTPUT_NAMES,
+        extra=_summary,
+    )
+
+
+# ------------------------------------------------------------------------------------------ registry
+def _as_params(params: Any) -> HybridConfig:
+    return params if isinstance(params, HybridConfig) else HybridConfig(**dict(params or {}))
+
+
+def _overlays(run: Any) -> tuple:
+    from traderagent.report.compare import hybrid_overlays
+
+    return hybrid_overlays(run)
+
+
+SPEC = StrategySpec(
+    name="hybrid",
+    kind="order",
+    params_model=HybridConfig,
+    base_timeframe=lambda p: timeframes.normalize(_as_params(p).timeframe),
+    timeframes=lambda p: (timeframes.normalize(_as_params(p).timeframe),),
+    warmup_bars=lambda p: warmup_bars(_as_params(p)),
+    outputs=lambda bbt, p: outputs_matrix(bbt[_as_params(p).timeframe], _as_params(p)),
+    run=lambda bars, p, timeframe, **kw: run_hybrid(bars, _as_params(p), timeframe, **kw),
+    description="Hybrid: grid in ranging markets, DCA on a confirmed downtrend (handover of the grid's inventory), "
+                "one account, switching costs paid",
+    extra={"output_names": list(hnb.OUTPUT_NAMES), "params_from_app": params_from_app, "overlays": _overlays,
+           "window_replay": lambda bars, p, t, w: window_replay(bars, _as_params(p), t, w)},
+)
