@@ -11,6 +11,9 @@ PYTEST_ARGS ?=
 # process recompile pandas/vectorbt from source (2-4x slower start-up). Our commands always allow it.
 unexport PYTHONDONTWRITEBYTECODE
 
+STUDY ?= research/trend_follower.yaml
+WORKERS ?= 2
+
 .PHONY: demo test bench optimize lint sample clean help
 
 help:  ## list the targets
@@ -39,6 +42,9 @@ lint: $(STAMP)  ## ruff
 
 bench: sample  ## benchmarks (on demand, not part of make test)
 	$(PY) bench/run.py
+
+optimize: sample  ## walk-forward study: make optimize STUDY=research/<name>.yaml WORKERS=4 [STORAGE=url] [TRIALS=n]
+	$(PY) -m traderagent optimize $(STUDY) --workers $(WORKERS) $(if $(STORAGE),--storage $(STORAGE)) $(if $(TRIALS),--trials $(TRIALS))
 
 clean:  ## remove the virtualenv and caches (keeps data/)
 	rm -rf $(VENV) .pytest_cache .hypothesis
