@@ -19,6 +19,7 @@ _MODULES: dict[str, str] = {
     "smc": "traderagent.strategies.smc",
     "grid": "traderagent.strategies.grid",
     "dca": "traderagent.strategies.dca",
+    "hybrid": "traderagent.strategies.hybrid",
 }
 
 
