@@ -40,7 +40,7 @@ from traderagent.backtest.integrity import REL_TOL, too_good_flags
 from traderagent.backtest.metrics import JSON_STATS, return_stats, trade_stats
 from traderagent.backtest.result import iso_utc, json_safe
 from traderagent.data import timeframes
-from traderagent.data.resample import align_indices, bars_by_timeframe
+from traderagent.data.resample import align_indices
 from traderagent.errors import UserError
 
 PORTFOLIO_GATES = ("sleeves_sum", "allocation", "own_capital", "max_concurrent", "drawdown")
@@ -218,38 +218,24 @@ def run_sleeve(spec, params, base: pd.DataFrame, base_tf: str, cfg, initial_equi
     With a `selector` (traderagent.strategies.selector.SelectorConfig) the strategy only takes new positions in
     its routed regimes: signal strategies through `gate_signals`, grid and DCA as the hybrid kernel with only
     that machine (their transitions are the selector's)."""
-    from traderagent.backtest.runner import _slice, to_timeframe
+    from traderagent.backtest.runner import run_prepared
 
     if selector is not None and spec.name in ("grid", "dca"):
         from traderagent.strategies import hybrid
 
         spec, params = hybrid.SPEC, hybrid.single_machine(spec.name, params, selector)
-    bt = cfg.backtest
-    costs = costs or Costs(fees=bt.fees, slippage=bt.slippage)
-    tf = spec.base_timeframe(params)
-    bars_all = to_timeframe(base, base_tf, tf)
-    bars_all, start_ts = _slice(bars_all, start, end)
-    first = 0 if start_ts is None else int(bars_all.index.searchsorted(start_ts))
-    if first >= len(bars_all) - 1:
-        raise UserError(f"{spec.name}: no {tf} bars to trade between {start or 'the start'} and {end or 'the end'}")
-    if spec.kind == "signal":
-        from traderagent.backtest.engine import run_signals
-        from traderagent.strategies.base import Signals
+    signal_filter = None
+    if selector is not None and spec.kind == "signal":
 
-        bbt = bars_by_timeframe(bars_all, tf, spec.timeframes(params))
-        sig = spec.signals(bbt, params)
-        if selector is not None:
+        def signal_filter(bars, tf, sig):
             from traderagent.strategies.regime import regime_on_base
             from traderagent.strategies.selector import active_mask, gate_signals
 
-            codes = regime_on_base(bars_all, tf, selector.regime).to_numpy()
-            sig = gate_signals(sig, active_mask(codes, selector.regimes_of(spec.name)), selector.signal_exit)
-        sig = Signals(*(a[first:] for a in sig))
-        result = run_signals(bars_all.iloc[first:], sig, tf, costs=costs, initial_equity=initial_equity,
-                             max_risk_per_trade=bt.max_risk_per_trade, max_exposure=bt.max_exposure,
-                             leverage=bt.leverage, allow_short=bt.allow_short)
-    else:
-        result = spec.run(bars_all, params, tf, costs=costs, initial_equity=initial_equity, first=first)
+            codes = regime_on_base(bars, tf, selector.regime).to_numpy()
+            return gate_signals(sig, active_mask(codes, selector.regimes_of(spec.name)), selector.signal_exit)
+
+    result, _, _, tf = run_prepared(spec, params, base, base_tf, cfg, start, end, costs, initial_equity,
+                                    signal_filter=signal_filter)
     return result, tf
 
 

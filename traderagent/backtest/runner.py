@@ -88,7 +88,8 @@ def params_for(spec, config_path=None, timeframe: str | None = None, overrides: 
     from traderagent.config import load_config
 
     cfg = load_config(config_path)
-    section = getattr(cfg.strategies, spec.name, None)
+    hook = spec.extra.get("params_from_app")  # strategies built from other sections (the hybrid)
+    section = hook(cfg) if hook is not None else getattr(cfg.strategies, spec.name, None)
     if section is None:
         section = spec.params_model()
     upd = dict(overrides or {})
@@ -123,40 +124,57 @@ def _slice(bars: pd.DataFrame, start, end) -> pd.DataFrame:
     return bars, start_ts
 
 
+def run_prepared(spec, params, base: pd.DataFrame, base_tf: str, cfg, start=None, end=None, costs=None,
+                 initial_equity: float | None = None, signal_filter=None):
+    """One strategy on in-memory base candles: the single composition path behind `run_backtest`, the portfolio
+    and the optimizer's full runs. Signals are computed on all data up to `end` (so indicators are warm at
+    `start`) and trading starts at `start`; the result always carries the integrity verdict.
+
+    `signal_filter(bars, timeframe, signals) -> signals` may gate a signal strategy (the regime selector does).
+    Returns (result, traded bars, bars by timeframe, timeframe).
+    """
+    from traderagent.backtest.costs import Costs
+
+    bt = cfg.backtest
+    costs = costs or Costs(fees=bt.fees, slippage=bt.slippage)
+    equity0 = float(initial_equity if initial_equity is not None else bt.initial_equity)
+    tf = spec.base_timeframe(params)
+    bars_all = to_timeframe(base, base_tf, tf)
+    bars_all, start_ts = _slice(bars_all, start, end)
+    first = 0 if start_ts is None else int(bars_all.index.searchsorted(start_ts))
+    if first >= len(bars_all) - 1:
+        raise UserError(f"{spec.name}: no bars to trade between {start or 'the start'} and {end or 'the end'} "
+                        f"at {tf}; the data spans {base.index[0]:%Y-%m-%d} to {base.index[-1]:%Y-%m-%d}")
+    bbt = bars_by_timeframe(bars_all, tf, spec.timeframes(params))
+    if spec.kind == "signal":
+        from traderagent.backtest.engine import run_signals
+        from traderagent.strategies.base import Signals
+
+        sig = spec.signals(bbt, params)
+        if signal_filter is not None:
+            sig = signal_filter(bars_all, tf, sig)
+        sig = Signals(*(a[first:] for a in sig))
+        result = run_signals(bars_all.iloc[first:], sig, tf, costs=costs, initial_equity=equity0,
+                             max_risk_per_trade=bt.max_risk_per_trade, max_exposure=bt.max_exposure,
+                             leverage=bt.leverage, allow_short=bt.allow_short)
+    else:
+        result = spec.run(bars_all, params, tf, costs=costs, initial_equity=equity0, first=first)
+    return result, bars_all.iloc[first:], bbt, tf
+
+
 def run_backtest(strategy: str, symbol: str = "BTC/USDT", timeframe: str | None = None, data=None, config=None,
                  start=None, end=None, fees: float | None = None, slippage: float | None = None,
                  overrides: dict | None = None, initial_equity: float | None = None) -> BacktestRun:
-    """Run one strategy on one market. Signals are computed on all data up to `end` (so indicators are warm at
-    `start`) and trading starts at `start`; the result always carries the integrity verdict."""
+    """Run one strategy on one market from a candle file (or the store); see `run_prepared`."""
     from traderagent.backtest.costs import Costs
     from traderagent.strategies import registry
 
     spec = registry.get(strategy)
     cfg, params = params_for(spec, config, timeframe, overrides)
     base, base_tf, path = read_base(data, symbol)
-    bars_all = to_timeframe(base, base_tf, spec.base_timeframe(params))
-    bars_all, start_ts = _slice(bars_all, start, end)
     bt = cfg.backtest
     costs = Costs(fees=bt.fees if fees is None else fees, slippage=bt.slippage if slippage is None else slippage)
-    equity0 = float(initial_equity if initial_equity is not None else bt.initial_equity)
-    tf = spec.base_timeframe(params)
-    bbt = bars_by_timeframe(bars_all, tf, spec.timeframes(params))
-    first = 0 if start_ts is None else int(bars_all.index.searchsorted(start_ts))
-    if first >= len(bars_all) - 1:
-        raise UserError(f"no bars to trade between {start or 'the start'} and {end or 'the end'} in {path}")
-    if spec.kind == "signal":
-        from traderagent.backtest.engine import run_signals
-        from traderagent.strategies.base import Signals
-
-        sig = spec.signals(bbt, params)
-        sig = Signals(*(a[first:] for a in sig))
-        bars = bars_all.iloc[first:]
-        result = run_signals(bars, sig, tf, costs=costs, initial_equity=equity0,
-                             max_risk_per_trade=bt.max_risk_per_trade, max_exposure=bt.max_exposure,
-                             leverage=bt.leverage, allow_short=bt.allow_short)
-    else:
-        bars = bars_all.iloc[first:]
-        result = spec.run(bars_all, params, tf, costs=costs, initial_equity=equity0, first=first)
+    result, bars, bbt, tf = run_prepared(spec, params, base, base_tf, cfg, start, end, costs, initial_equity)
     used = getattr(result, "settings", {}).get("params")  # order strategies: the params after preset resolution
     js = result.to_json_dict(strategy=spec.name, symbol=symbol, timeframe=tf,
                              params=used if used is not None else params.model_dump(mode="json"))
