@@ -9,7 +9,6 @@ import json
 from pathlib import Path
 
 import pytest
-
 from regenerate import CASES, golden_record  # noqa: I001 - sibling module (tests/golden is on sys.path)
 
 HERE = Path(__file__).resolve().parent
