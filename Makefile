@@ -41,7 +41,8 @@ demo: sample  ## run the main job on the bundled data: Trend-Follower backtest o
 	$(PY) -m traderagent backtest --strategy trend_follower --symbol BTC/USDT --timeframe 1h \
 		--data data/BTC_USDT-15m.csv.gz --report reports/trend_follower-BTC_USDT-1h.html
 
-test: sample  ## run the whole test suite
+test: sample  ## lint, then run the whole test suite
+	$(VENV)/bin/ruff check --quiet traderagent tests bench
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)  ## ruff
