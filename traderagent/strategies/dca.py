@@ -22,10 +22,9 @@ from traderagent.backtest.records import Reason
 from traderagent.config.loader import validate
 from traderagent.config.models import DcaConfig
 from traderagent.config.units import percent_to_fraction
-from traderagent.data import timeframes
 from traderagent.indicators.nb import adx_1d_nb, ema_1d_nb
 from traderagent.strategies import dca_nb as dnb
-from traderagent.strategies.registry import StrategySpec
+from traderagent.strategies.registry import order_spec
 
 
 def kernel_params(p: DcaConfig, costs: Costs) -> np.ndarray:
@@ -247,31 +246,13 @@ def _as_params(params: Any) -> DcaConfig:
     return params if isinstance(params, DcaConfig) else dca_params(**dict(params or {}))
 
 
-def _outputs(bars_by_tf: dict, params: Any) -> np.ndarray:
-    p = _as_params(params)
-    return outputs_matrix(bars_by_tf[p.timeframe], p)
-
-
-def _run(bars: pd.DataFrame, params: Any, timeframe: str, **kwargs: Any):
-    return run_dca(bars, _as_params(params), timeframe, **kwargs)
-
-
 def _overlays(run: Any) -> tuple:
     from traderagent.report.orders_overlay import dca_overlays
 
     return dca_overlays(run)
 
 
-SPEC = StrategySpec(
-    name="dca",
-    kind="order",
-    params_model=DcaConfig,
-    base_timeframe=lambda p: timeframes.normalize(_as_params(p).timeframe),
-    timeframes=lambda p: (timeframes.normalize(_as_params(p).timeframe),),
-    warmup_bars=lambda p: warmup_bars(_as_params(p)),
-    outputs=_outputs,
-    run=_run,
+SPEC = order_spec(
+    "dca", DcaConfig, _as_params, outputs_matrix, run_dca, warmup_bars, window_replay, dnb.OUTPUT_NAMES, _overlays,
     description="DCA: base order on a downtrend trigger, safety ladder, take-profit from the average, stops",
-    extra={"output_names": list(dnb.OUTPUT_NAMES), "overlays": _overlays,
-           "window_replay": lambda bars, p, t, w: window_replay(bars, _as_params(p), t, w)},
 )

@@ -22,11 +22,10 @@ from traderagent.backtest.costs import Costs
 from traderagent.backtest.orders_nb import book_arrays, empty_fills, same_arrays
 from traderagent.config.loader import validate
 from traderagent.config.models import GridConfig, grid_presets
-from traderagent.data import timeframes
 from traderagent.errors import ConfigError
 from traderagent.indicators.nb import adx_1d_nb, atr_1d_nb
 from traderagent.strategies import grid_nb as gnb
-from traderagent.strategies.registry import StrategySpec
+from traderagent.strategies.registry import order_spec
 
 #: Exponential averages converge to 1e-12 relative after this many multiples of their period.
 _MEMORY_PERIODS = 28
@@ -253,31 +252,13 @@ def _as_params(params: Any) -> GridConfig:
     return params if isinstance(params, GridConfig) else grid_params(**dict(params or {}))
 
 
-def _outputs(bars_by_tf: dict, params: Any) -> np.ndarray:
-    p = _as_params(params)
-    return outputs_matrix(bars_by_tf[p.timeframe], p)
-
-
-def _run(bars: pd.DataFrame, params: Any, timeframe: str, **kwargs: Any):
-    return run_grid(bars, _as_params(params), timeframe, **kwargs)
-
-
 def _overlays(run: Any) -> tuple:
     from traderagent.report.orders_overlay import grid_overlays
 
     return grid_overlays(run)
 
 
-SPEC = StrategySpec(
-    name="grid",
-    kind="order",
-    params_model=GridConfig,
-    base_timeframe=lambda p: timeframes.normalize(_as_params(p).timeframe),
-    timeframes=lambda p: (timeframes.normalize(_as_params(p).timeframe),),
-    warmup_bars=lambda p: warmup_bars(_as_params(p)),
-    outputs=_outputs,
-    run=_run,
+SPEC = order_spec(
+    "grid", GridConfig, _as_params, outputs_matrix, run_grid, warmup_bars, window_replay, gnb.OUTPUT_NAMES, _overlays,
     description="Grid: buy levels below, sell levels above, counter-order one level away; ADX pause, grid stop",
-    extra={"output_names": list(gnb.OUTPUT_NAMES), "overlays": _overlays,
-           "window_replay": lambda bars, p, t, w: window_replay(bars, _as_params(p), t, w)},
 )
