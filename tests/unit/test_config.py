@@ -35,6 +35,7 @@ from traderagent.config import (
     search_space,
     validate,
 )
+from traderagent.config.models import DEFAULT_ROUTES, HybridConfig, RegimeConfig, SelectorConfig
 from traderagent.config.units import format_percent, parse_fraction_text
 
 PLAN = {
@@ -270,6 +271,30 @@ BAD = [
     ({"database": {"url": "postgresql://trader:hunter2@db:5432/traderagent"}},
      "config.yaml: database.url: contains a password; remove it here and set DATABASE_URL (or DATABASE_URL_FILE) "
      "in the environment"),
+    # hybrid, regime, selector
+    ({"strategies": {"hybrid": {"grid_exit": "sell"}}},
+     "config.yaml: strategies.hybrid.grid_exit: must be one of 'close', 'keep' or 'handover' (got 'sell')"),
+    ({"strategies": {"hybrid": {"grid_regimes": ["sideways"], "dca_regimes": ["downtrend", "sideways"]}}},
+     "config.yaml: strategies.hybrid.dca_regimes: sideways also in grid_regimes; each regime has one machine"),
+    ({"strategies": {"hybrid": {"timeframe": "4h"}}},
+     "config.yaml: strategies.hybrid.regime.timeframe: must be a whole multiple of timeframe '4h' (got '1h')"),
+    ({"strategies": {"hybrid": {"regime": {"adx_perod": 10}}}},
+     "config.yaml: strategies.hybrid.regime.adx_perod: unknown key; did you mean 'adx_period'?"),
+    ({"strategies": {"hybrid": {"grid": {"grid_levels": 1}}}},
+     "config.yaml: strategies.hybrid.grid.grid_levels: must be >= 2 (got 1)"),
+    ({"orchestrator": {"selector": {"routes": {"sideways": "gird"}}}},
+     "config.yaml: orchestrator.selector.routes: unknown strategy 'gird'; routes name one of dca, grid, smc, "
+     "trend_follower"),
+    ({"orchestrator": {"selector": {"routes": {"sideways": "hybrid"}}}},
+     "config.yaml: orchestrator.selector.routes: 'hybrid' switches by regime itself; route 'grid' and 'dca' instead"),
+    ({"orchestrator": {"selector": {"signal_exit": "sell"}}},
+     "config.yaml: orchestrator.selector.signal_exit: must be one of 'keep' or 'close' (got 'sell')"),
+    ({"orchestrator": {"selector": {"regime": {"priority": ["sideways"]}}}},
+     "config.yaml: orchestrator.selector.regime.priority: must list each of sideways, uptrend, downtrend, "
+     "high_volatility exactly once (got sideways)"),
+    ({"orchestrator": {"capital_allocation": {"hybrid": "60%", "grid": "50%"}}},
+     "config.yaml: orchestrator.capital_allocation: allocations add up to 110% (grid 50%, hybrid 60%); "
+     "the total must be at most 100%"),
 ]
 
 
@@ -452,7 +477,8 @@ def test_malformed_search_specs_are_refused():
 
 
 def test_strategy_models_match_the_strategies_section():
-    assert list(STRATEGY_MODELS) == list(StrategiesConfig.model_fields) == ["grid", "dca", "smc", "trend_follower"]
+    assert list(STRATEGY_MODELS) == list(StrategiesConfig.model_fields) == ["grid", "dca", "smc", "trend_follower",
+                                                                            "hybrid"]
     assert STRATEGY_MODELS["trend_follower"] is TrendFollowerConfig
 
 
@@ -495,7 +521,7 @@ def test_database_url_from_environment_wins():
 def test_every_config_field_is_documented():
     doc = (ROOT / "docs" / "config.md").read_text(encoding="utf-8")
     models = [AppConfig, StrategiesConfig, OrchestratorConfig, BacktestConfig, RiskConfig, LiveConfig,
-              *STRATEGY_MODELS.values()]
+              SelectorConfig, RegimeConfig, *STRATEGY_MODELS.values()]
     missing = [f"{m.__name__}.{f}" for m in models for f in m.model_fields if f"`{f}`" not in doc]
     assert not missing, f"docs/config.md does not mention: {missing}"
 
@@ -568,3 +594,52 @@ def test_grid_and_dca_bad_values_get_one_line(section, message):
         parse_config({"strategies": section}, source="config.yaml")
     assert str(info.value) == f"config.yaml: {message}"
     assert info.value.problems == (f"config.yaml: {message}",)
+
+
+# ------------------------------------------------------------------------------- hybrid, regime, selector
+def test_hybrid_selector_and_regime_defaults_load():
+    cfg = load_config()
+    assert cfg.strategies.hybrid is None  # absent: not run
+    sel = cfg.orchestrator.selector
+    assert sel == SelectorConfig() and sel.routes == DEFAULT_ROUTES
+    assert (sel.grid_exit, sel.dca_exit, sel.signal_exit) == ("handover", "keep", "keep")
+    assert sel.regime == RegimeConfig() and (sel.regime.timeframe, sel.regime.adx_trend) == ("1h", 25.0)
+    assert sel.regimes_of("grid") == ("sideways",) and sel.regimes_of("hybrid") == ()
+    assert hash(sel) == hash(SelectorConfig())  # frozen models stay hashable although routes is a dict
+    h = parse_config({"strategies": {"hybrid": {"pairs": ["BTC/USDT"]}},
+                      "orchestrator": {"capital_allocation": {"hybrid": "40%"}}}).strategies.hybrid
+    assert (h.enabled, h.pairs, h.timeframe, h.grid, h.dca) == (True, ("BTC/USDT",), "15m", None, None)
+    assert (h.grid_regimes, h.dca_regimes) == (("sideways", "uptrend", "high_volatility"), ("downtrend",))
+
+
+def test_yaml_sets_hybrid_regime_and_selector():
+    cfg = parse_config({
+        "strategies": {"grid": {"grid_levels": 7}, "hybrid": {"grid_exit": "close", "regime": {"timeframe": "4h"}}},
+        "orchestrator": {"capital_allocation": {"hybrid": "40%", "grid": "30%"},
+                         "selector": {"routes": {"sideways": "grid", "downtrend": "dca"}, "dca_exit": "close",
+                                      "regime": {"confirmation_bars": 5}}},
+    })
+    assert cfg.strategies.hybrid.grid_exit == "close" and cfg.strategies.hybrid.regime.timeframe == "4h"
+    assert cfg.orchestrator.capital_allocation.as_dict() == {"grid": 0.3, "hybrid": 0.4}
+    sel = cfg.orchestrator.selector
+    assert (sel.dca_exit, sel.regime.confirmation_bars, sel.regimes_of("trend_follower")) == ("close", 5, ())
+
+
+def test_strategy_modules_reexport_the_config_models():
+    from traderagent.strategies import hybrid, regime, regime_nb, selector
+
+    assert hybrid.HybridConfig is HybridConfig and selector.SelectorConfig is SelectorConfig
+    assert regime.RegimeConfig is RegimeConfig and selector.RegimeConfig is RegimeConfig
+    assert get_args(regime.RegimeName) == regime_nb.REGIME_NAMES  # config names in the kernel's code order
+
+
+def test_hybrid_params_from_app_take_the_files_grid_and_dca():
+    from traderagent.strategies import hybrid, registry
+
+    cfg = parse_config({"strategies": {"grid": {"grid_levels": 7}, "dca": {"max_safety_orders": 2},
+                                       "hybrid": {"dca_exit": "close"}}})
+    p = registry.get("hybrid").extra["params_from_app"](cfg)
+    assert (p.dca_exit, p.grid.grid_levels, p.dca.max_safety_orders) == ("close", 7, 2)
+    own = parse_config({"strategies": {"grid": {"grid_levels": 7}, "hybrid": {"grid": {"grid_levels": 9}}}})
+    assert hybrid.params_from_app(own).grid.grid_levels == 9  # the hybrid's own section wins
+    assert hybrid.params_from_app(parse_config({})) == HybridConfig()

@@ -87,11 +87,7 @@ def run(args) -> int:
     bases = None
     if args.data_dir:
         bases = read_symbol_bases(list(dict.fromkeys(p.symbol for p in plans)), args.data_dir)
-    selector = None
-    if args.adaptive:
-        from traderagent.strategies.selector import SelectorConfig
-
-        selector = SelectorConfig()
+    selector = cfg.orchestrator.selector if args.adaptive else None
     result = run_portfolio(cfg, bases=bases, start=args.start, end=args.end, references=refs, selector=selector,
                            progress=(lambda m: print(f"running {m}", file=sys.stderr)) if not args.json else None)
     js = result.to_json_dict()

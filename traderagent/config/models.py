@@ -448,6 +448,138 @@ class TrendFollowerConfig(StrategyConfig):
         return self
 
 
+# ------------------------------------------------------------------------------------ regime and hybrid
+#: The four market regimes in code order (the kernel's `regime_nb.REGIME_NAMES`; a test keeps them equal).
+RegimeName = Literal["sideways", "uptrend", "downtrend", "high_volatility"]
+REGIME_NAMES: tuple[str, ...] = get_args(RegimeName)
+
+
+class RegimeConfig(Section):
+    """Regime detector: ADX with ±DI, Bollinger bandwidth as a rolling percentile, volume vs its average.
+
+    Periods are in bars of `timeframe`. Defaults are textbook values (ADX 14 / 25, Bollinger 20 / 2), not fitted.
+    Owned by its consumers: `strategies.hybrid.regime` (the hybrid's switch) and `orchestrator.selector.regime`
+    (the portfolio's routing and per-regime report).
+    """
+
+    timeframe: Timeframe = Field("1h", description="bar timeframe the regime is computed on")
+    adx_period: int = Field(
+        14, ge=2, le=200, description="ADX / DI period (Wilder)",
+        json_schema_extra={"search": {"low": 7, "high": 30}},
+    )
+    adx_trend: float = Field(
+        25.0, gt=0, lt=100, description="ADX at or above this is a trend (up if +DI > -DI, down if -DI > +DI)",
+        json_schema_extra={"search": {"low": 15.0, "high": 40.0, "step": 1.0}},
+    )
+    bb_period: int = Field(
+        20, ge=2, le=500, description="Bollinger period (bars)",
+        json_schema_extra={"search": {"low": 10, "high": 50}},
+    )
+    bb_nbdev: float = Field(2.0, gt=0, le=10, description="Bollinger width in standard deviations")
+    bandwidth_window: int = Field(
+        720, ge=10, le=20_000, description="bars over which the bandwidth's percentile rank is taken",
+        json_schema_extra={"search": {"low": 100, "high": 2000}},
+    )
+    high_vol_percentile: float = Field(
+        0.9, gt=0, le=1, description="bandwidth rank (share of the window at or below it) for high volatility",
+        json_schema_extra={"search": {"low": 0.7, "high": 0.99}},
+    )
+    volume_period: int = Field(
+        24, ge=2, le=5000, description="bars of the volume average that relative volume is measured against",
+        json_schema_extra={"search": {"low": 12, "high": 168}},
+    )
+    volume_smooth: int = Field(3, ge=1, le=100, description="bars averaged for the current volume")
+    high_vol_volume_ratio: float = Field(
+        1.5, gt=0, le=100, description="relative volume at or above this (with a high bandwidth) is high volatility",
+        json_schema_extra={"search": {"low": 1.0, "high": 3.0, "step": 0.1}},
+    )
+    confirmation_bars: int = Field(
+        3, ge=1, le=500, description="bars a new regime must be seen in a row before it takes effect",
+        json_schema_extra={"search": {"low": 1, "high": 12}},
+    )
+    priority: tuple[RegimeName, ...] = Field(
+        ("high_volatility", "downtrend", "uptrend", "sideways"),
+        description="which regime wins when several conditions hold on one bar (first wins); all four, once each",
+    )
+
+    @field_validator("priority")
+    @classmethod
+    def _permutation(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        if sorted(v) != sorted(REGIME_NAMES):
+            raise fail(f"must list each of {', '.join(REGIME_NAMES)} exactly once (got {', '.join(v) or 'nothing'})")
+        return v
+
+    def priority_codes(self) -> Any:
+        """`priority` as regime codes (int64 array), as the kernel takes it."""
+        import numpy as np
+
+        return np.array([REGIME_NAMES.index(r) for r in self.priority], dtype=np.int64)
+
+
+class HybridConfig(StrategyConfig):
+    """Hybrid Grid + DCA (docs/regime.md). `grid` / `dca` left out: the config's strategies.grid / strategies.dca
+    when run from a config (backtest, portfolio), else their schema defaults; either way stepped on `timeframe`."""
+
+    timeframe: Timeframe = Field("15m", description="bar timeframe both machines are stepped on")
+    regime: RegimeConfig = Field(default_factory=RegimeConfig, description="the regime detector of the switch")
+    grid_regimes: tuple[RegimeName, ...] = Field(
+        ("sideways", "uptrend", "high_volatility"), description="regimes in which the grid is in charge",
+    )
+    dca_regimes: tuple[RegimeName, ...] = Field(("downtrend",), description="regimes in which the DCA is in charge")
+    grid_exit: Literal["close", "keep", "handover"] = Field(
+        "handover", description="open grid when the DCA takes over: sell, keep its sells and stop, or hand to DCA",
+        json_schema_extra={"search": {"choices": ["close", "keep", "handover"]}},
+    )
+    dca_exit: Literal["keep", "close"] = Field(
+        "keep", description="open DCA cycle when its regimes end: run to take-profit/stop, or sell at the next open",
+        json_schema_extra={"search": {"choices": ["keep", "close"]}},
+    )
+    dca_entry: Literal["regime", "regime_and_trigger"] = Field(
+        "regime", description="DCA cycles start whenever it is in charge, or only when its own trigger agrees",
+    )
+    grid: GridConfig | None = Field(None, description="grid params (null: strategies.grid or the defaults)")
+    dca: DcaConfig | None = Field(None, description="DCA params (null: strategies.dca or the defaults)")
+
+    @model_validator(mode="after")
+    def _cross(self) -> HybridConfig:
+        problems = []
+        both = sorted(set(self.grid_regimes) & set(self.dca_regimes))
+        if both:
+            problems.append(("dca_regimes", f"{', '.join(both)} also in grid_regimes; each regime has one machine"))
+        for key in ("grid_regimes", "dca_regimes"):
+            v = getattr(self, key)
+            if len(set(v)) != len(v):
+                problems.append((key, "lists a regime twice"))
+        base, reg = timeframes.seconds(self.timeframe), timeframes.seconds(self.regime.timeframe)
+        if reg < base or reg % base:
+            problems.append(("regime.timeframe", f"must be a whole multiple of timeframe {self.timeframe!r} "
+                                                 f"(got {self.regime.timeframe!r})"))
+        _check(problems)
+        return self
+
+    def machines(self) -> tuple[GridConfig, DcaConfig]:
+        """The effective grid and DCA params (timeframe set to the hybrid's, DCA entry per dca_entry)."""
+        from traderagent.config.loader import replace  # the loader imports this module
+
+        g = self.grid if self.grid is not None else GridConfig()
+        d = self.dca if self.dca is not None else DcaConfig()
+        if g.timeframe != self.timeframe:
+            g = replace(g, "hybrid", ("strategies", "hybrid", "grid"), timeframe=self.timeframe)
+        changes: dict[str, Any] = {}
+        if d.timeframe != self.timeframe:
+            changes["timeframe"] = self.timeframe
+        if self.dca_entry == "regime" and d.entry != "always":
+            changes["entry"] = "always"
+        if changes:
+            d = replace(d, "hybrid", ("strategies", "hybrid", "dca"), **changes)
+        return g, d
+
+    def resolved(self) -> HybridConfig:
+        """This config with `grid` and `dca` filled in (what a run reports as its params)."""
+        g, d = self.machines()
+        return self.model_copy(update={"grid": g, "dca": d})
+
+
 class StrategiesConfig(Section):
     """One optional section per strategy; the field names are the strategies' registry names."""
 
@@ -455,6 +587,7 @@ class StrategiesConfig(Section):
     dca: DcaConfig | None = Field(None, description="DCA strategy section")
     smc: SmcConfig | None = Field(None, description="SMC strategy section")
     trend_follower: TrendFollowerConfig | None = Field(None, description="Trend-Follower strategy section")
+    hybrid: HybridConfig | None = Field(None, description="Hybrid Grid + DCA section (switches by regime)")
 
     def configured(self) -> dict[str, StrategyConfig]:
         """Sections present in the file, enabled or not, in schema order."""
@@ -507,6 +640,54 @@ CapitalAllocation = create_model(
 )
 
 
+#: Strategy in charge per regime by default (the plan's routing).
+DEFAULT_ROUTES: dict[str, str] = {"sideways": "grid", "uptrend": "trend_follower", "downtrend": "dca",
+                                  "high_volatility": "smc"}
+#: Strategies the selector cannot route: the hybrid switches grid and DCA by regime itself.
+UNROUTABLE = frozenset({"hybrid"})
+
+
+class SelectorConfig(Section):
+    """Regime routing of the portfolio's strategies (`traderagent.strategies.selector`, docs/regime.md); used by
+    `traderagent portfolio --adaptive`. Its `regime` also splits the portfolio report by regime."""
+
+    regime: RegimeConfig = Field(default_factory=RegimeConfig, description="the regime detector")
+    routes: dict[RegimeName, str] = Field(
+        default_factory=lambda: dict(DEFAULT_ROUTES),
+        description="strategy in charge per regime (a regime left out: no strategy takes new positions)",
+    )
+    grid_exit: Literal["close", "keep", "handover"] = Field(
+        "handover", description="open grid when its regimes end: sell, keep its sells and stop, or hand to DCA",
+        json_schema_extra={"search": {"choices": ["close", "keep", "handover"]}},
+    )
+    dca_exit: Literal["keep", "close"] = Field(
+        "keep", description="open DCA cycle when the downtrend ends: run to take-profit/stop, or sell",
+        json_schema_extra={"search": {"choices": ["keep", "close"]}},
+    )
+    signal_exit: Literal["keep", "close"] = Field(
+        "keep", description="open signal-strategy position when its regime ends: keep, or exit at the next open",
+        json_schema_extra={"search": {"choices": ["keep", "close"]}},
+    )
+
+    @field_validator("routes")
+    @classmethod
+    def _strategy_names(cls, v: dict[str, str]) -> dict[str, str]:
+        known = set(STRATEGY_MODELS) - UNROUTABLE
+        bad = sorted(s for s in v.values() if s not in known)
+        if bad and bad[0] in UNROUTABLE:
+            raise fail(f"{bad[0]!r} switches by regime itself; route 'grid' and 'dca' instead")
+        if bad:
+            raise fail(f"unknown strategy {bad[0]!r}; routes name one of {', '.join(sorted(known))}")
+        return v
+
+    def __hash__(self) -> int:  # frozen models are hashable; `routes` is a dict, hashed as its items
+        return hash(tuple((k, tuple(v.items()) if isinstance(v, dict) else v) for k, v in self.__dict__.items()))
+
+    def regimes_of(self, strategy: str) -> tuple[str, ...]:
+        """The regimes in which `strategy` is in charge, in code order."""
+        return tuple(r for r in REGIME_NAMES if self.routes.get(r) == strategy)
+
+
 class OrchestratorConfig(Section):
     """Which strategies run together and with how much capital."""
 
@@ -517,6 +698,9 @@ class OrchestratorConfig(Section):
     deployment_stages: tuple[PositiveFraction, ...] = Field(
         (0.05, 0.25, 1.0), min_length=1,
         description="staged capital deployment: fractions of the allocation, increasing, each gated on live metrics",
+    )
+    selector: SelectorConfig = Field(
+        default_factory=SelectorConfig, description="regime routing of the sleeves (portfolio --adaptive)"
     )
 
     @field_validator("deployment_stages")

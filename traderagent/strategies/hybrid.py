@@ -10,17 +10,14 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import pandas as pd
-from pydantic import Field, model_validator
 
 from traderagent.backtest.costs import Costs
 from traderagent.backtest.orders_nb import book_arrays, empty_fills, same_arrays
-from traderagent.config.loader import replace
-from traderagent.config.models import DcaConfig, GridConfig, Section, _check
-from traderagent.config.units import Timeframe
+from traderagent.config.models import HybridConfig as HybridConfig  # the params model, re-exported
 from traderagent.data import timeframes
 from traderagent.data.resample import align_indices
 from traderagent.strategies import dca as dca_mod
@@ -28,72 +25,10 @@ from traderagent.strategies import grid as grid_mod
 from traderagent.strategies import hybrid_nb as hnb
 from traderagent.strategies import regime as rg
 from traderagent.strategies.regime_nb import new_confirm_state
-from traderagent.strategies.registry import StrategySpec
+from traderagent.strategies.registry import order_spec
 from traderagent.strategies.selector import regime_mask
 
 _EXITS = {"close": hnb.CLOSE, "keep": hnb.KEEP, "handover": hnb.HANDOVER}
-
-
-class HybridConfig(Section):
-    """Hybrid Grid + DCA (docs/regime.md). `grid` / `dca` left out: the config's strategies.grid / strategies.dca
-    when run from a config (portfolio), else their schema defaults; either way stepped on `timeframe`."""
-
-    timeframe: Timeframe = Field("15m", description="bar timeframe both machines are stepped on")
-    regime: rg.RegimeConfig = Field(default_factory=rg.RegimeConfig, description="the regime detector")
-    grid_regimes: tuple[rg.RegimeName, ...] = Field(
-        ("sideways", "uptrend", "high_volatility"), description="regimes in which the grid is in charge",
-    )
-    dca_regimes: tuple[rg.RegimeName, ...] = Field(("downtrend",), description="regimes in which the DCA is in charge")
-    grid_exit: Literal["close", "keep", "handover"] = Field(
-        "handover", description="open grid when the DCA takes over: sell, keep its sells and stop, or hand to DCA",
-        json_schema_extra={"search": {"choices": ["close", "keep", "handover"]}},
-    )
-    dca_exit: Literal["keep", "close"] = Field(
-        "keep", description="open DCA cycle when its regimes end: run to take-profit/stop, or sell at the next open",
-        json_schema_extra={"search": {"choices": ["keep", "close"]}},
-    )
-    dca_entry: Literal["regime", "regime_and_trigger"] = Field(
-        "regime", description="DCA cycles start whenever it is in charge, or only when its own trigger agrees",
-    )
-    grid: GridConfig | None = Field(None, description="grid params (null: strategies.grid or the defaults)")
-    dca: DcaConfig | None = Field(None, description="DCA params (null: strategies.dca or the defaults)")
-
-    @model_validator(mode="after")
-    def _cross(self) -> HybridConfig:
-        problems = []
-        both = sorted(set(self.grid_regimes) & set(self.dca_regimes))
-        if both:
-            problems.append(("dca_regimes", f"{', '.join(both)} also in grid_regimes; each regime has one machine"))
-        for key in ("grid_regimes", "dca_regimes"):
-            v = getattr(self, key)
-            if len(set(v)) != len(v):
-                problems.append((key, "lists a regime twice"))
-        base, reg = timeframes.seconds(self.timeframe), timeframes.seconds(self.regime.timeframe)
-        if reg < base or reg % base:
-            problems.append(("regime.timeframe", f"must be a whole multiple of timeframe {self.timeframe!r} "
-                                                 f"(got {self.regime.timeframe!r})"))
-        _check(problems)
-        return self
-
-    def machines(self) -> tuple[GridConfig, DcaConfig]:
-        """The effective grid and DCA params (timeframe set to the hybrid's, DCA entry per dca_entry)."""
-        g = self.grid if self.grid is not None else GridConfig()
-        d = self.dca if self.dca is not None else DcaConfig()
-        if g.timeframe != self.timeframe:
-            g = replace(g, "hybrid", ("strategies", "hybrid", "grid"), timeframe=self.timeframe)
-        changes: dict[str, Any] = {}
-        if d.timeframe != self.timeframe:
-            changes["timeframe"] = self.timeframe
-        if self.dca_entry == "regime" and d.entry != "always":
-            changes["entry"] = "always"
-        if changes:
-            d = replace(d, "hybrid", ("strategies", "hybrid", "dca"), **changes)
-        return g, d
-
-    def resolved(self) -> HybridConfig:
-        """This config with `grid` and `dca` filled in (what a run reports as its params)."""
-        g, d = self.machines()
-        return self.model_copy(update={"grid": g, "dca": d})
 
 
 def params_from_app(cfg: Any, section: HybridConfig | None = None) -> HybridConfig:
@@ -286,17 +221,10 @@ def _overlays(run: Any) -> tuple:
     return hybrid_overlays(run)
 
 
-SPEC = StrategySpec(
-    name="hybrid",
-    kind="order",
-    params_model=HybridConfig,
-    base_timeframe=lambda p: timeframes.normalize(_as_params(p).timeframe),
-    timeframes=lambda p: (timeframes.normalize(_as_params(p).timeframe),),
-    warmup_bars=lambda p: warmup_bars(_as_params(p)),
-    outputs=lambda bbt, p: outputs_matrix(bbt[_as_params(p).timeframe], _as_params(p)),
-    run=lambda bars, p, timeframe, **kw: run_hybrid(bars, _as_params(p), timeframe, **kw),
+SPEC = order_spec(
+    "hybrid", HybridConfig, _as_params, outputs_matrix, run_hybrid, warmup_bars, window_replay, hnb.OUTPUT_NAMES,
+    _overlays,
     description="Hybrid: grid in ranging markets, DCA on a confirmed downtrend (handover of the grid's inventory), "
                 "one account, switching costs paid",
-    extra={"output_names": list(hnb.OUTPUT_NAMES), "params_from_app": params_from_app, "overlays": _overlays,
-           "window_replay": lambda bars, p, t, w: window_replay(bars, _as_params(p), t, w)},
+    params_from_app=params_from_app,
 )

@@ -13,80 +13,21 @@ from __future__ import annotations
 
 import io
 import math
-from typing import Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import Field, field_validator
 
-from traderagent.config.models import Section
-from traderagent.config.units import Timeframe, fail
+# the params model is the config's (strategies.hybrid.regime, orchestrator.selector.regime), re-exported here
+from traderagent.config.models import RegimeConfig as RegimeConfig
+from traderagent.config.models import RegimeName as RegimeName
 from traderagent.data import timeframes
 from traderagent.data.resample import align_indices, resample
 from traderagent.strategies import regime_nb as rnb
 from traderagent.strategies.regime_nb import REGIME_NAMES, Regime
 from traderagent.strategies.registry import StrategySpec
 
-RegimeName = Literal["sideways", "uptrend", "downtrend", "high_volatility"]
 #: Wilder averages reproduce their full-history value to this relative tolerance after `memory` bars.
 CONVERGENCE_TOL = 1e-12
-
-
-class RegimeConfig(Section):
-    """Regime detector: ADX with ±DI, Bollinger bandwidth as a rolling percentile, volume vs its average.
-
-    Periods are in bars of `timeframe`. Defaults are textbook values (ADX 14 / 25, Bollinger 20 / 2), not fitted.
-    """
-
-    timeframe: Timeframe = Field("1h", description="bar timeframe the regime is computed on")
-    adx_period: int = Field(
-        14, ge=2, le=200, description="ADX / DI period (Wilder)",
-        json_schema_extra={"search": {"low": 7, "high": 30}},
-    )
-    adx_trend: float = Field(
-        25.0, gt=0, lt=100, description="ADX at or above this is a trend (up if +DI > -DI, down if -DI > +DI)",
-        json_schema_extra={"search": {"low": 15.0, "high": 40.0, "step": 1.0}},
-    )
-    bb_period: int = Field(
-        20, ge=2, le=500, description="Bollinger period (bars)",
-        json_schema_extra={"search": {"low": 10, "high": 50}},
-    )
-    bb_nbdev: float = Field(2.0, gt=0, le=10, description="Bollinger width in standard deviations")
-    bandwidth_window: int = Field(
-        720, ge=10, le=20_000, description="bars over which the bandwidth's percentile rank is taken",
-        json_schema_extra={"search": {"low": 100, "high": 2000}},
-    )
-    high_vol_percentile: float = Field(
-        0.9, gt=0, le=1, description="bandwidth rank (share of the window at or below it) for high volatility",
-        json_schema_extra={"search": {"low": 0.7, "high": 0.99}},
-    )
-    volume_period: int = Field(
-        24, ge=2, le=5000, description="bars of the volume average that relative volume is measured against",
-        json_schema_extra={"search": {"low": 12, "high": 168}},
-    )
-    volume_smooth: int = Field(3, ge=1, le=100, description="bars averaged for the current volume")
-    high_vol_volume_ratio: float = Field(
-        1.5, gt=0, le=100, description="relative volume at or above this (with a high bandwidth) is high volatility",
-        json_schema_extra={"search": {"low": 1.0, "high": 3.0, "step": 0.1}},
-    )
-    confirmation_bars: int = Field(
-        3, ge=1, le=500, description="bars a new regime must be seen in a row before it takes effect",
-        json_schema_extra={"search": {"low": 1, "high": 12}},
-    )
-    priority: tuple[RegimeName, ...] = Field(
-        ("high_volatility", "downtrend", "uptrend", "sideways"),
-        description="which regime wins when several conditions hold on one bar (first wins); all four, once each",
-    )
-
-    @field_validator("priority")
-    @classmethod
-    def _permutation(cls, v: tuple[str, ...]) -> tuple[str, ...]:
-        if sorted(v) != sorted(REGIME_NAMES):
-            raise fail(f"must list each of {', '.join(REGIME_NAMES)} exactly once (got {', '.join(v) or 'nothing'})")
-        return v
-
-    def priority_codes(self) -> np.ndarray:
-        return np.array([REGIME_NAMES.index(r) for r in self.priority], dtype=np.int64)
 
 
 def memory_bars(alpha: float, tol: float = CONVERGENCE_TOL) -> int:

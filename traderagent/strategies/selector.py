@@ -16,60 +16,20 @@ Transitions, explicit and configurable:
               at the next open)
 Grid and DCA transitions run inside the order-strategy kernel (`hybrid_nb`); signal transitions are applied to
 the strategy's Signals here (`gate_signals`). Every switch sale is an ordinary fill, so its costs are paid.
+The params model `SelectorConfig` is the config's `orchestrator.selector` (`traderagent.config.models`).
 """
 
 from __future__ import annotations
 
-from typing import Literal
-
 import numpy as np
-from pydantic import Field, field_validator
 
-from traderagent.config.models import Section
-from traderagent.config.units import fail
+# the params model is the config's orchestrator.selector, re-exported here
+from traderagent.config.models import DEFAULT_ROUTES as DEFAULT_ROUTES
+from traderagent.config.models import RegimeConfig as RegimeConfig
+from traderagent.config.models import RegimeName as RegimeName
+from traderagent.config.models import SelectorConfig as SelectorConfig
 from traderagent.strategies.base import Signals
-from traderagent.strategies.regime import RegimeConfig, RegimeName
 from traderagent.strategies.regime_nb import REGIME_NAMES
-
-DEFAULT_ROUTES: dict[str, str] = {"sideways": "grid", "uptrend": "trend_follower", "downtrend": "dca",
-                                  "high_volatility": "smc"}
-
-
-class SelectorConfig(Section):
-    """Regime routing of the portfolio's strategies (see the module docstring)."""
-
-    regime: RegimeConfig = Field(default_factory=RegimeConfig, description="the regime detector")
-    routes: dict[RegimeName, str] = Field(
-        default_factory=lambda: dict(DEFAULT_ROUTES),
-        description="strategy in charge per regime (a regime left out: no strategy takes new positions)",
-    )
-    grid_exit: Literal["close", "keep", "handover"] = Field(
-        "handover", description="open grid when its regimes end: sell, keep its sells and stop, or hand to DCA",
-        json_schema_extra={"search": {"choices": ["close", "keep", "handover"]}},
-    )
-    dca_exit: Literal["keep", "close"] = Field(
-        "keep", description="open DCA cycle when the downtrend ends: run to take-profit/stop, or sell",
-        json_schema_extra={"search": {"choices": ["keep", "close"]}},
-    )
-    signal_exit: Literal["keep", "close"] = Field(
-        "keep", description="open signal-strategy position when its regime ends: keep, or exit at the next open",
-        json_schema_extra={"search": {"choices": ["keep", "close"]}},
-    )
-
-    @field_validator("routes")
-    @classmethod
-    def _strategy_names(cls, v: dict[str, str]) -> dict[str, str]:
-        from traderagent.config.models import STRATEGY_MODELS
-
-        known = set(STRATEGY_MODELS)
-        bad = sorted(s for s in v.values() if s not in known)
-        if bad:
-            raise fail(f"unknown strategy {bad[0]!r}; routes name one of {', '.join(sorted(known))}")
-        return v
-
-    def regimes_of(self, strategy: str) -> tuple[str, ...]:
-        """The regimes in which `strategy` is in charge, in code order."""
-        return tuple(r for r in REGIME_NAMES if self.routes.get(r) == strategy)
 
 
 def regime_mask(regimes: tuple[str, ...] | list[str]) -> int:
