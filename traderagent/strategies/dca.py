@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from traderagent.backtest.costs import Costs
-from traderagent.backtest.orders_nb import book_arrays, empty_fills, same_arrays
+from traderagent.backtest.orders_nb import book_arrays, empty_fills
 from traderagent.backtest.records import Reason
 from traderagent.config.loader import validate
 from traderagent.config.models import DcaConfig
@@ -25,6 +25,7 @@ from traderagent.config.units import percent_to_fraction
 from traderagent.indicators.nb import adx_1d_nb, ema_1d_nb
 from traderagent.strategies import dca_nb as dnb
 from traderagent.strategies.registry import order_spec
+from traderagent.strategies.state import BookState
 
 
 def kernel_params(p: DcaConfig, costs: Costs) -> np.ndarray:
@@ -78,8 +79,8 @@ def ladder_table(params: DcaConfig, first_price: float) -> pd.DataFrame:
 
 
 # ----------------------------------------------------------------------------------------------- state
-@dataclass
-class DcaState:
+@dataclass(eq=False)
+class DcaState(BookState):
     """The DCA machine's complete state: plain numpy arrays (save to bytes, restore anywhere)."""
 
     hdr: np.ndarray
@@ -111,10 +112,8 @@ class DcaState:
                         self.n_log)
 
     def to_bytes(self) -> bytes:
-        buf = io.BytesIO()
-        np.savez(buf, hdr=self.hdr, ladder=self.ladder, book=self.book, summary=self.summary,
-                 log=self.log[: self.n_log])
-        return buf.getvalue()
+        return self.savez(hdr=self.hdr, ladder=self.ladder, book=self.book, summary=self.summary,
+                          log=self.log[: self.n_log])
 
     @classmethod
     def from_bytes(cls, data: bytes) -> DcaState:
@@ -125,13 +124,6 @@ class DcaState:
             buf[:n] = log
             return cls(z["hdr"].copy(), z["ladder"].copy(), z["book"].copy(), z["summary"].copy(), buf, n)
 
-    def intents(self) -> np.ndarray:
-        return self.book[: int(self.summary[0]["n"])].copy()
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, DcaState):
-            return NotImplemented
-        return all(same_arrays(a, b) for a, b in zip(self.arrays(), other.arrays(), strict=True))
 
 
 # ------------------------------------------------------------------------------------------------ runs

@@ -19,13 +19,14 @@ import numpy as np
 import pandas as pd
 
 from traderagent.backtest.costs import Costs
-from traderagent.backtest.orders_nb import book_arrays, empty_fills, same_arrays
+from traderagent.backtest.orders_nb import book_arrays, empty_fills
 from traderagent.config.loader import validate
 from traderagent.config.models import GridConfig, grid_presets
 from traderagent.errors import ConfigError
 from traderagent.indicators.nb import adx_1d_nb, atr_1d_nb
 from traderagent.strategies import grid_nb as gnb
 from traderagent.strategies.registry import order_spec
+from traderagent.strategies.state import BookState
 
 #: Exponential averages converge to 1e-12 relative after this many multiples of their period.
 _MEMORY_PERIODS = 28
@@ -113,8 +114,8 @@ def density_levels(params: GridConfig, price: float, costs: Costs, margin: float
 
 
 # ----------------------------------------------------------------------------------------------- state
-@dataclass
-class GridState:
+@dataclass(eq=False)
+class GridState(BookState):
     """The grid's complete state: plain numpy arrays, so it saves to bytes and restores anywhere."""
 
     hdr: np.ndarray  # GRID_STATE_DTYPE, shape (1,)
@@ -141,9 +142,7 @@ class GridState:
         return self.hdr, self.slots, self.levels, self.book, self.summary
 
     def to_bytes(self) -> bytes:
-        buf = io.BytesIO()
-        np.savez(buf, hdr=self.hdr, slots=self.slots, levels=self.levels, book=self.book, summary=self.summary)
-        return buf.getvalue()
+        return self.savez(hdr=self.hdr, slots=self.slots, levels=self.levels, book=self.book, summary=self.summary)
 
     @classmethod
     def from_bytes(cls, data: bytes) -> GridState:
@@ -151,14 +150,6 @@ class GridState:
             return cls(z["hdr"].copy(), z["slots"].copy(), z["levels"].copy(), z["book"].copy(),
                        z["summary"].copy())
 
-    def intents(self) -> np.ndarray:
-        """The desired book after the last step (INTENT_DTYPE rows)."""
-        return self.book[: int(self.summary[0]["n"])].copy()
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, GridState):
-            return NotImplemented
-        return all(same_arrays(a, b) for a, b in zip(self.arrays(), other.arrays(), strict=True))
 
 
 # ------------------------------------------------------------------------------------------------ runs

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from traderagent.backtest.costs import Costs
-from traderagent.backtest.orders_nb import book_arrays, empty_fills, same_arrays
+from traderagent.backtest.orders_nb import book_arrays, empty_fills
 from traderagent.config.models import HybridConfig as HybridConfig  # the params model, re-exported
 from traderagent.data import timeframes
 from traderagent.data.resample import align_indices
@@ -27,6 +27,7 @@ from traderagent.strategies import regime as rg
 from traderagent.strategies.regime_nb import new_confirm_state
 from traderagent.strategies.registry import order_spec
 from traderagent.strategies.selector import regime_mask
+from traderagent.strategies.state import BookState
 
 _EXITS = {"close": hnb.CLOSE, "keep": hnb.KEEP, "handover": hnb.HANDOVER}
 
@@ -68,8 +69,8 @@ def kernel_params(p: HybridConfig) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------------------------- state
-@dataclass
-class HybridState:
+@dataclass(eq=False)
+class HybridState(BookState):
     """Grid state + DCA state + hybrid header + regime confirmation state + the combined book."""
 
     grid: grid_mod.GridState
@@ -87,11 +88,13 @@ class HybridState:
         book, summary = book_arrays(gs.book.shape[0] + ds.book.shape[0] + 1)
         return cls(gs, ds, np.zeros(1, dtype=hnb.HYB_STATE_DTYPE), new_confirm_state(), book, summary)
 
+    def arrays(self) -> tuple[np.ndarray, ...]:
+        return (*self.grid.arrays(), *self.dca.arrays(), self.hdr, self.regime, self.book, self.summary)
+
     def to_bytes(self) -> bytes:
-        buf = io.BytesIO()
-        np.savez(buf, grid=np.frombuffer(self.grid.to_bytes(), np.uint8), dca=np.frombuffer(self.dca.to_bytes(), np.uint8),
-                 hdr=self.hdr, regime=self.regime, book=self.book, summary=self.summary)
-        return buf.getvalue()
+        return self.savez(grid=np.frombuffer(self.grid.to_bytes(), np.uint8),
+                          dca=np.frombuffer(self.dca.to_bytes(), np.uint8),
+                          hdr=self.hdr, regime=self.regime, book=self.book, summary=self.summary)
 
     @classmethod
     def from_bytes(cls, data: bytes) -> HybridState:
@@ -99,17 +102,6 @@ class HybridState:
             return cls(grid_mod.GridState.from_bytes(z["grid"].tobytes()), dca_mod.DcaState.from_bytes(z["dca"].tobytes()),
                        z["hdr"].copy(), z["regime"].copy(), z["book"].copy(), z["summary"].copy())
 
-    def intents(self) -> np.ndarray:
-        """The combined desired book after the last step (tag 2t: grid, 2t + 1: DCA)."""
-        return self.book[: int(self.summary[0]["n"])].copy()
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, HybridState):
-            return NotImplemented
-        mine = (self.hdr, self.regime, self.book, self.summary)
-        theirs = (other.hdr, other.regime, other.book, other.summary)
-        return (self.grid == other.grid and self.dca == other.dca
-                and all(same_arrays(a, b) for a, b in zip(mine, theirs, strict=True)))
 
 
 # ------------------------------------------------------------------------------------------------ runs
