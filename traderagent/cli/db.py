@@ -78,32 +78,27 @@ def _where(args) -> str:
     return describe(resolve_url(args.database_url, "--database-url"))
 
 
-def run_upgrade(args) -> int:
+def _migrate(args, direction: str) -> int:
+    """Run `migrate.upgrade` or `migrate.downgrade` to args.revision and print the revision before and after."""
     from traderagent.persistence import migrate
 
     engine = _engine(args)
     try:
         before = migrate.current_revision(engine)
-        migrate.upgrade(engine, args.revision)
+        getattr(migrate, direction)(engine, args.revision)
         after = migrate.current_revision(engine)
     finally:
         engine.dispose()
     print(f"{_where(args)}: schema {before or 'empty'} -> {after or 'empty'}")
     return 0
+
+
+def run_upgrade(args) -> int:
+    return _migrate(args, "upgrade")
 
 
 def run_downgrade(args) -> int:
-    from traderagent.persistence import migrate
-
-    engine = _engine(args)
-    try:
-        before = migrate.current_revision(engine)
-        migrate.downgrade(engine, args.revision)
-        after = migrate.current_revision(engine)
-    finally:
-        engine.dispose()
-    print(f"{_where(args)}: schema {before or 'empty'} -> {after or 'empty'}")
-    return 0
+    return _migrate(args, "downgrade")
 
 
 def run_current(args) -> int:
