@@ -113,11 +113,13 @@ def load_strategy_inputs(name: str, data=None, config=None, symbol: str = "BTC/U
     return spec, params, bars, str(path)
 
 
-def _slice(bars: pd.DataFrame, start, end) -> pd.DataFrame:
+def _slice(bars: pd.DataFrame, start, end) -> tuple[pd.DataFrame, pd.Timestamp | None]:
+    """Bars up to `end` (a date means the whole day, inclusive) and the first trading time `start`."""
     try:
         if end is not None:
-            bars = bars[bars.index < pd.Timestamp(end, tz="UTC") + pd.Timedelta(days=1)] if len(str(end)) <= 10 \
-                else bars[bars.index <= pd.Timestamp(end, tz="UTC")]
+            end_ts = pd.Timestamp(end, tz="UTC")
+            date_only = len(str(end)) <= 10
+            bars = bars[bars.index < end_ts + pd.Timedelta(days=1)] if date_only else bars[bars.index <= end_ts]
         start_ts = pd.Timestamp(start, tz="UTC") if start is not None else None
     except (ValueError, TypeError) as exc:
         raise UserError(f"bad date: {exc}; use YYYY-MM-DD or an ISO-8601 time") from None
