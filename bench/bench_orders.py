@@ -6,7 +6,7 @@ Prints:
   - kernel alone: bars/s of `simulate_grid_nb` / `simulate_dca_nb` (intrabar fills + step + per-bar outputs;
     indicators precomputed), best of N, on the bundled BTC/USDT 15m candles and on a long random walk
     (mechanics only) of `--bars` bars, for the low/medium/high grid presets and the DCA defaults;
-  - end to end, warm (numba cached, vectorbt imported): `run_grid` / `run_dca` on the last year of the
+  - end to end, warm (numba cached, vectorbt imported): `backtest.orders.run_order` on the last year of the
     bundled BTC and ETH 15m candles (indicators, simulation, vectorbt booking, every integrity gate, stats).
 Numba compilation and the vectorbt import are excluded (one warm-up call each).
 """
@@ -20,7 +20,8 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
-from traderagent.backtest.costs import Costs
+from traderagent.backtest.orders import run_order
+from traderagent.core.costs import Costs
 from traderagent.data.io import read_candles
 from traderagent.data.sample import ensure_sample, sample_path
 from traderagent.strategies import dca, grid
@@ -84,8 +85,8 @@ def main() -> None:
     print(f"end to end, one year of 15m (s, best of {args.repeat})")
     for sym, bars in real.items():
         year = bars.iloc[-YEAR_15M:]
-        for name, fn in (("grid", lambda b=year: grid.run_grid(b, grid.grid_params(), "15m")),
-                         ("dca", lambda b=year: dca.run_dca(b, dca.dca_params(), "15m"))):
+        for name, fn in (("grid", lambda b=year: run_order(grid.SPEC, b, grid.grid_params(), "15m")),
+                         ("dca", lambda b=year: run_order(dca.SPEC, b, dca.dca_params(), "15m"))):
             s = best_s(fn, args.repeat)
             r = fn()
             print(f"  {name:5s} {sym}: {s:.3f} s  ({len(year):,} bars, {len(r.fills):,} fills, "

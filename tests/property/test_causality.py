@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from traderagent.backtest.runner import params_for, to_timeframe
+from traderagent.core.signals import Signals
 from traderagent.data.io import infer_timeframe
 from traderagent.strategies import registry
-from traderagent.strategies.base import Signals
 from traderagent.strategies.check import check_causality
 from traderagent.strategies.registry import StrategySpec
 

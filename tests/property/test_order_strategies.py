@@ -13,14 +13,17 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from traderagent.backtest import nb as engine_nb
-from traderagent.backtest.costs import Costs
-from traderagent.backtest.records import Reason
+from traderagent.backtest.orders import run_order
+from traderagent.core.costs import Costs
+from traderagent.core.records import Reason
+from traderagent.strategies import dca as dca_mod
 from traderagent.strategies import dca_nb as dnb
+from traderagent.strategies import grid as grid_mod
 from traderagent.strategies import grid_nb as gnb
-from traderagent.strategies.dca import DcaState, dca_params, run_dca
+from traderagent.strategies.dca import DcaState, dca_params
 from traderagent.strategies.dca import features as dca_features
 from traderagent.strategies.dca import simulate as dca_simulate
-from traderagent.strategies.grid import GridState, grid_params, run_grid
+from traderagent.strategies.grid import GridState, grid_params
 from traderagent.strategies.grid import features as grid_features
 from traderagent.strategies.grid import simulate as grid_simulate
 
@@ -174,8 +177,8 @@ def test_dca_invariants_on_random_paths(bars, kw, c):
 @settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(bars=paths, gkw=grids, dkw=dcas, c=costs)
 def test_full_pipeline_passes_every_integrity_gate(bars, gkw, dkw, c):
-    g = run_grid(bars, grid_params(preset="low", **gkw), "15m", c, 10_000.0, first=10)
-    d = run_dca(bars, dca_params(**dkw), "15m", c, 10_000.0, first=10)
+    g = run_order(grid_mod.SPEC, bars, grid_params(preset="low", **gkw), "15m", c, 10_000.0, first=10)
+    d = run_order(dca_mod.SPEC, bars, dca_params(**dkw), "15m", c, 10_000.0, first=10)
     for r in (g, d):
         assert r.integrity["ok"], r.integrity
         assert set(r.integrity["checks"]) >= {"ledger", "cash_exposure", "fills_in_range", "no_lookahead",

@@ -11,19 +11,20 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from traderagent.backtest.costs import Costs
-from traderagent.backtest.orders_nb import same_arrays
-from traderagent.backtest.records import FILL_DTYPE, Reason
+from traderagent.backtest.orders import run_order
+from traderagent.core.costs import Costs
+from traderagent.core.orders_nb import same_arrays
+from traderagent.core.records import FILL_DTYPE, Reason
 from traderagent.errors import ConfigError
 from traderagent.strategies import dca_nb as dnb
 from traderagent.strategies.dca import (
+    SPEC,
     DcaState,
     dca_params,
     features,
     kernel_params,
     ladder_table,
     outputs_matrix,
-    run_dca,
     run_dca_multi,
     simulate,
     window_replay,
@@ -254,7 +255,7 @@ def test_window_replay_reproduces_the_full_run(walk):
 def test_run_dca_json_trades_list_fills_and_ladders(walk):
     bars = walk(2000, seed=8, vol=0.006)
     p = dca_params(entry="always")
-    r = run_dca(bars, p, "15m", Costs(), 10_000.0, first=50)
+    r = run_order(SPEC, bars, p, "15m", Costs(), 10_000.0, first=50)
     assert r.integrity["ok"]
     js = r.to_json_dict(strategy="dca", symbol="TEST/USDT", timeframe="15m", params=p)
     assert len(js["trades"]) == len(r.extra["ladders"])
@@ -276,7 +277,7 @@ def test_bundled_btc_and_eth_pass_every_gate(btc_15m, eth_15m, stop_reference):
 
     p = dca_params(stop_reference=stop_reference, scale_out=((1.0, 0.3),))
     for bars in (btc_15m, eth_15m):
-        r = run_dca(bars, p, "15m", Costs(), 10_000.0, first=1000)
+        r = run_order(SPEC, bars, p, "15m", Costs(), 10_000.0, first=1000)
         assert r.integrity["ok"] and all(c["ok"] for c in r.integrity["checks"].values())
         assert len(r.trades) > 50
         js = r.to_json_dict(strategy="dca", symbol="BTC/USDT", timeframe="15m", params=p)

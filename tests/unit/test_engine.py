@@ -14,10 +14,10 @@ import pandas as pd
 import pytest
 
 from traderagent.backtest import BacktestResult, Costs, run_signals
-from traderagent.backtest.records import Reason
 from traderagent.backtest.result import canonical_sha256
+from traderagent.core.records import Reason
+from traderagent.core.signals import Signals
 from traderagent.errors import UserError
-from traderagent.strategies.base import Signals
 
 F, SL = 0.001, 0.0002
 EQ = 10_000.0

@@ -14,12 +14,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from traderagent.backtest.costs import Costs
-from traderagent.backtest.orders_nb import INTENT_DTYPE, OrderKind, same_arrays
-from traderagent.backtest.records import Reason
+from traderagent.backtest.orders import run_order
+from traderagent.core.costs import Costs
+from traderagent.core.orders_nb import INTENT_DTYPE, OrderKind, same_arrays
+from traderagent.core.records import Reason
 from traderagent.errors import ConfigError
 from traderagent.strategies import grid_nb as gnb
 from traderagent.strategies.grid import (
+    SPEC,
     GridState,
     density_levels,
     grid_params,
@@ -27,7 +29,6 @@ from traderagent.strategies.grid import (
     levels_matrix,
     max_levels_for_fees,
     presets,
-    run_grid,
     simulate,
     window_replay,
 )
@@ -199,7 +200,7 @@ def test_partial_fills_move_units_and_place_the_counter_for_the_filled_part():
 
 
 def gnb_fill_dtype():
-    from traderagent.backtest.records import FILL_DTYPE
+    from traderagent.core.records import FILL_DTYPE
 
     return FILL_DTYPE
 
@@ -321,7 +322,7 @@ def test_window_replay_reproduces_the_full_run(walk):
 def test_run_grid_result_carries_fills_per_trade_and_levels(walk):
     bars = walk(1500, seed=2, vol=0.006)
     p = grid_params(preset="low", adx_filter=False)
-    r = run_grid(bars, p, "15m", Costs(), 10_000.0, first=100)
+    r = run_order(SPEC, bars, p, "15m", Costs(), 10_000.0, first=100)
     assert r.integrity["ok"] and r.integrity["checks"]["spot_inventory"]["ok"]
     js = r.to_json_dict(strategy="grid", symbol="TEST/USDT", timeframe="15m", params=p)
     closed = [t for t in js["trades"] if t["exit_reason"] != "end"]
@@ -352,7 +353,7 @@ def test_bundled_btc_and_eth_pass_every_gate(btc_15m, eth_15m, preset):
 
     p = grid_params(preset=preset)
     for bars in (btc_15m, eth_15m):
-        r = run_grid(bars, p, "15m", Costs(), 10_000.0, first=1000)
+        r = run_order(SPEC, bars, p, "15m", Costs(), 10_000.0, first=1000)
         assert r.integrity["ok"] and all(c["ok"] for c in r.integrity["checks"].values())
         assert len(r.trades) > 100 and r.state.hdr[0]["cycles"] > 100
         js = r.to_json_dict(strategy="grid", symbol="BTC/USDT", timeframe="15m", params=p)
@@ -381,7 +382,7 @@ def test_state_restored_in_another_process_continues_identically(tmp_path):
         import sys
         from pathlib import Path
         import numpy as np, pandas as pd
-        from traderagent.backtest.costs import Costs
+        from traderagent.core.costs import Costs
         from traderagent.strategies.grid import GridState, features, grid_params, simulate
 
         def bars():

@@ -13,9 +13,9 @@ import pandas as pd
 import pytest
 
 from traderagent.backtest import orders
-from traderagent.backtest.costs import Costs
-from traderagent.backtest.records import Reason
 from traderagent.config import ConfigError, DcaConfig, GridConfig, validate
+from traderagent.core.costs import Costs
+from traderagent.core.records import Reason
 from traderagent.strategies import hybrid as H
 from traderagent.strategies import hybrid_nb as hnb
 from traderagent.strategies.regime import RegimeConfig
@@ -52,7 +52,7 @@ def run(bars: pd.DataFrame, raw: list[int], p: H.HybridConfig, slippage: float =
     p = p.resolved()
     return orders.run_order_strategy("hybrid", bars, p, "1h", Costs(fees=FEE, slippage=slippage), equity, 0,
                                      features=feats, new_state=H.HybridState.new, simulate=H.simulate,
-                                     output_names=hnb.OUTPUT_NAMES, extra=H._summary)
+                                     output_names=hnb.OUTPUT_NAMES, report_data=H.summary)
 
 
 def fills(result) -> list[tuple]:
@@ -280,7 +280,7 @@ def test_causality_harness_on_bundled_candles(btc_15m):
 
 # ------------------------------------------------------------------------------- selector (signals)
 def test_gate_signals_keeps_entries_in_the_regime_and_closes_when_asked():
-    from traderagent.strategies.base import Signals
+    from traderagent.core.signals import Signals
     from traderagent.strategies.selector import active_mask, gate_signals
 
     codes = np.array([U, UP, UP, S, S, UP])

@@ -13,9 +13,9 @@ import pytest
 
 from traderagent.backtest import Costs, IntegrityError, check_integrity, run_signals
 from traderagent.backtest import nb as bnb
-from traderagent.backtest.records import FILL_DTYPE
+from traderagent.core.records import FILL_DTYPE
+from traderagent.core.signals import Signals
 from traderagent.errors import UserError
-from traderagent.strategies.base import Signals
 
 EQ = 10_000.0
 

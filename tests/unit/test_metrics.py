@@ -12,7 +12,7 @@ import pytest
 
 from traderagent.backtest import run_signals
 from traderagent.backtest.metrics import compute_stats, exposure, return_stats, trade_stats
-from traderagent.strategies.base import Signals
+from traderagent.core.signals import Signals
 
 EQ = 10_000.0
 

@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 
 from traderagent.backtest import portfolio as pf
-from traderagent.backtest.records import FILL_DTYPE
 from traderagent.config import load_config, parse_config
+from traderagent.core.records import FILL_DTYPE
 
 
 def _cfg(alloc: dict, enabled: dict, max_concurrent: int = 4, equity: float = 10_000.0):

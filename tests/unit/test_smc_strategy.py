@@ -259,7 +259,9 @@ def test_overlay_draws_zones_breaks_and_sweeps_known_at_their_time(btc_bbt):
     from traderagent.report import smc_overlay
 
     until = btc_bbt["15m"].index[-1] + pd.Timedelta("15min")
-    data = smc_overlay.overlay_data(btc_bbt, SmcConfig(), until, days=30)
+    from traderagent.strategies import smc as smc_strategy
+
+    data = smc_strategy.chart_data(btc_bbt, SmcConfig(), until, days=30)
     z, b, sw = data["zones"], data["breaks"], data["sweeps"]
     assert len(z) and len(b) and len(sw)
     assert (z["top"] > z["bottom"]).all() and (z["start"] <= z["end"]).all() and (z["end"] <= until).all()

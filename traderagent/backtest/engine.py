@@ -16,13 +16,13 @@ import numpy as np
 import pandas as pd
 
 from traderagent.backtest import nb
-from traderagent.backtest.costs import Costs
 from traderagent.backtest.integrity import check_integrity
 from traderagent.backtest.metrics import compute_stats
 from traderagent.backtest.result import BacktestResult, trades_frame
+from traderagent.core.costs import Costs
+from traderagent.core.signals import Signals
 from traderagent.data import timeframes
 from traderagent.errors import ConfigError, DataError, UserError
-from traderagent.strategies.base import Signals
 
 _PRICE_COLUMNS = ("open", "high", "low", "close")
 
@@ -57,7 +57,7 @@ def bars_arrays(bars: pd.DataFrame) -> tuple[pd.DatetimeIndex, np.ndarray, np.nd
 def _signal_arrays(signals: Signals, n: int) -> tuple[np.ndarray, ...]:
     """The 7 Signals arrays as contiguous bool (entries/exits) and float (stop/target/risk) arrays of length n."""
     if not isinstance(signals, tuple) or len(signals) != len(Signals._fields):
-        raise UserError("backtest: signals must be a traderagent.strategies.base.Signals")
+        raise UserError("backtest: signals must be a traderagent.core.signals.Signals")
     out = []
     for name, arr in zip(Signals._fields, signals, strict=True):
         a = np.asarray(arr)

@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from traderagent.backtest import nb
-from traderagent.backtest.records import FILL_DTYPE
+from traderagent.core.records import FILL_DTYPE
 from traderagent.data import timeframes
 
 REL_TOL = 1e-9

@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from traderagent.backtest.records import FILL_DTYPE, Reason
+from traderagent.core.records import FILL_DTYPE, Reason
 
 # ############# Filling ############# #
 

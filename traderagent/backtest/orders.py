@@ -19,11 +19,11 @@ import numpy as np
 import pandas as pd
 
 from traderagent.backtest import nb
-from traderagent.backtest.costs import Costs
 from traderagent.backtest.integrity import REL_TOL, IntegrityError, check_integrity
 from traderagent.backtest.metrics import compute_stats
-from traderagent.backtest.records import REASON_NAMES
 from traderagent.backtest.result import ISO, BacktestResult, json_safe, trades_frame
+from traderagent.core.costs import Costs
+from traderagent.core.records import REASON_NAMES
 from traderagent.data import timeframes
 from traderagent.errors import UserError
 
@@ -87,6 +87,26 @@ def _validate(bars: pd.DataFrame, first: int, initial_equity: float):
     return arrays
 
 
+def run_order(
+    spec: Any,
+    bars: pd.DataFrame,
+    params: Any,
+    timeframe: str,
+    costs: Costs = Costs(),  # noqa: B008 - frozen dataclass
+    initial_equity: float = 10_000.0,
+    first: int = 0,
+) -> OrderBacktestResult:
+    """Backtest an order strategy (its SPEC): indicators on all `bars`, state machine from bar `first`, results on
+    bars[first:] (fills re-indexed), booked by vectorbt and checked by every gate."""
+    m = spec.extra["machine"]
+    params = m.as_params(params)
+    if m.prepare is not None:
+        params = m.prepare(params)
+    return run_order_strategy(spec.name, bars, params, timeframe, costs, initial_equity, first, features=m.features,
+                              new_state=m.new_state, simulate=m.simulate, output_names=m.output_names,
+                              report_data=m.report_data)
+
+
 def run_order_strategy(
     name: str,
     bars: pd.DataFrame,
@@ -100,9 +120,11 @@ def run_order_strategy(
     new_state: Callable,
     simulate: Callable,
     output_names: tuple[str, ...],
-    extra: Callable | None = None,
+    report_data: Callable | None = None,
 ) -> OrderBacktestResult:
-    """Indicators on all `bars`, state machine from bar `first`, results on bars[first:] (fills re-indexed)."""
+    """Indicators on all `bars`, state machine from bar `first`, results on bars[first:] (fills re-indexed).
+
+    `report_data(result, params, state, first) -> dict` adds plain report data to `result.extra`."""
     tf = timeframes.normalize(timeframe)
     init = float(initial_equity)
     index_all, *_ = _validate(bars, first, init)
@@ -154,6 +176,6 @@ def run_order_strategy(
         timings=timings, portfolio=book["portfolio"], outputs=outputs, state=state,
     )
     result.extra = {"params": params}
-    if extra is not None:
-        result.extra.update(extra(result, params, fills_buf[:nf]))
+    if report_data is not None:
+        result.extra.update(report_data(result, params, state, first))
     return result

@@ -35,10 +35,10 @@ import numpy as np
 import pandas as pd
 
 from traderagent.backtest import nb
-from traderagent.backtest.costs import Costs
 from traderagent.backtest.integrity import REL_TOL, too_good_flags
 from traderagent.backtest.metrics import JSON_STATS, return_stats, trade_stats
 from traderagent.backtest.result import iso_utc, json_safe
+from traderagent.core.costs import Costs
 from traderagent.data import timeframes
 from traderagent.data.resample import align_indices
 from traderagent.errors import UserError

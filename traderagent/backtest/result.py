@@ -25,9 +25,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from traderagent.backtest.costs import Costs
 from traderagent.backtest.metrics import JSON_STATS
-from traderagent.backtest.records import REASON_NAMES
+from traderagent.core.costs import Costs
+from traderagent.core.records import REASON_NAMES
 
 TRADE_COLUMNS = ("entry_time", "exit_time", "side", "entry_price", "exit_price", "size", "pnl", "fees", "exit_reason")
 ISO = "%Y-%m-%dT%H:%M:%SZ"

@@ -135,7 +135,7 @@ def run_prepared(spec, params, base: pd.DataFrame, base_tf: str, cfg, start=None
     `signal_filter(bars, timeframe, signals) -> signals` may gate a signal strategy (the regime selector does).
     Returns (result, traded bars, bars by timeframe, timeframe).
     """
-    from traderagent.backtest.costs import Costs
+    from traderagent.core.costs import Costs
 
     bt = cfg.backtest
     costs = costs or Costs(fees=bt.fees, slippage=bt.slippage)
@@ -150,7 +150,7 @@ def run_prepared(spec, params, base: pd.DataFrame, base_tf: str, cfg, start=None
     bbt = bars_by_timeframe(bars_all, tf, spec.timeframes(params))
     if spec.kind == "signal":
         from traderagent.backtest.engine import run_signals
-        from traderagent.strategies.base import Signals
+        from traderagent.core.signals import Signals
 
         sig = spec.signals(bbt, params)
         if signal_filter is not None:
@@ -160,7 +160,9 @@ def run_prepared(spec, params, base: pd.DataFrame, base_tf: str, cfg, start=None
                              max_risk_per_trade=bt.max_risk_per_trade, max_exposure=bt.max_exposure,
                              leverage=bt.leverage, allow_short=bt.allow_short)
     else:
-        result = spec.run(bars_all, params, tf, costs=costs, initial_equity=equity0, first=first)
+        from traderagent.backtest.orders import run_order
+
+        result = run_order(spec, bars_all, params, tf, costs=costs, initial_equity=equity0, first=first)
     return result, bars_all.iloc[first:], bbt, tf
 
 
@@ -168,7 +170,7 @@ def run_backtest(strategy: str, symbol: str = "BTC/USDT", timeframe: str | None 
                  start=None, end=None, fees: float | None = None, slippage: float | None = None,
                  overrides: dict | None = None, initial_equity: float | None = None) -> BacktestRun:
     """Run one strategy on one market from a candle file (or the store); see `run_prepared`."""
-    from traderagent.backtest.costs import Costs
+    from traderagent.core.costs import Costs
     from traderagent.strategies import registry
 
     spec = registry.get(strategy)

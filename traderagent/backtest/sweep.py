@@ -33,7 +33,7 @@ MIN_SIZE = 1e-8
 
 
 class CostsLike(Protocol):
-    """Anything with per-side `fees` and `slippage` fractions (e.g. `traderagent.backtest.costs.Costs`)."""
+    """Anything with per-side `fees` and `slippage` fractions (e.g. `traderagent.core.costs.Costs`)."""
 
     fees: float
     slippage: float

@@ -78,7 +78,9 @@ def run(args) -> int:
 
         report_path = Path(args.report) if args.report else _default_report(js)
         equity = bt.result.equity_series()
-        render(js, bt.bars, equity, report_path, meta=bt.meta, overlays=bt.spec.extra.get("overlays", lambda *_: ())(bt))
+        from traderagent.report.overlays import for_run
+
+        render(js, bt.bars, equity, report_path, meta=bt.meta, overlays=for_run(bt))
     if args.save:
         from traderagent.persistence import save_backtest_run
 

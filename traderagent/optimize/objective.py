@@ -27,11 +27,11 @@ import numpy as np
 import pandas as pd
 
 from traderagent.backtest import nb
-from traderagent.backtest.costs import Costs
 from traderagent.backtest.metrics import compute_stats
+from traderagent.core.costs import Costs
+from traderagent.core.signals import Signals
 from traderagent.data.resample import bars_by_timeframe
 from traderagent.errors import UserError
-from traderagent.strategies.base import Signals
 
 #: Score of a trial that breaks the minimum-trades rule or has an undefined metric.
 PENALTY = -1000.0
@@ -111,7 +111,7 @@ class Evaluator:
     """Runs a strategy with given params on windows of one market's bars (see module docstring).
 
     Signal strategies take the fast path. Order strategies (grid, DCA) run their own engine
-    (`spec.run`: numba state machine, vectorbt booking, integrity gates; ~20 ms a year of 15m bars) on
+    (`backtest.orders.run_order`: numba state machine, vectorbt booking, integrity gates; ~20 ms a year of 15m bars) on
     the bars up to the window's end, trading from its start; a position still open at the window's end
     is marked to its last close.
     """
@@ -187,8 +187,10 @@ class Evaluator:
         from traderagent.backtest.engine import run_signals
 
         if self.spec.kind == "order":
-            return self.spec.run(self.bars.iloc[:end], params, self.timeframe, costs=self.costs,
-                                 initial_equity=float(self.engine["initial_equity"]), first=start)
+            from traderagent.backtest.orders import run_order
+
+            return run_order(self.spec, self.bars.iloc[:end], params, self.timeframe, costs=self.costs,
+                             initial_equity=float(self.engine["initial_equity"]), first=start)
 
         sig = signals if signals is not None else self.window_signals(params, start, end)
         e = self.engine

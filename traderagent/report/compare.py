@@ -187,14 +187,14 @@ def frame(p) -> pd.DataFrame:
     return pd.DataFrame(stats_rows(p))
 
 
-def hybrid_overlays(run) -> tuple:
+def hybrid_overlays(data: dict, result, bars) -> tuple:
     """Backtest-page overlay of the hybrid: who was in charge (grid / DCA / nobody) as coloured bands on the price
-    panel, one segment per spell at the bar's high (light: a few hundred segments for three years of 15m)."""
+    panel, one segment per spell at the bar's high (light: a few hundred segments for three years of 15m).
+
+    `data["mode"]` is the machine in charge per bar (`strategies.hybrid.overlay_data`: 0 none, 1 grid, 2 DCA)."""
     from traderagent.report.orders_overlay import _times, change_runs, segments
 
-    out = run.result.outputs
-    mode = out["mode"].to_numpy()
-    bars = run.bars
+    mode = data["mode"]
     times = _times(bars.index)
     t0, t1 = change_runs(mode)
     t1 = np.minimum(t1, len(times) - 1)

@@ -94,7 +94,7 @@ def fill_markers(fig: Any, row: int, result: Any, times: list[str]) -> None:
     """Buy, sell and risk-exit fills (the latest MAX_FILL_MARKERS) as markers with size and reason on hover."""
     import plotly.graph_objects as go
 
-    from traderagent.backtest.records import REASON_NAMES, Reason
+    from traderagent.core.records import REASON_NAMES, Reason
 
     f = result.fills[-MAX_FILL_MARKERS:]
     if not len(f):
@@ -146,20 +146,15 @@ def grid_level_traces(levels: np.ndarray, times: list[str]) -> dict[str, Any]:
     return {"outer": (outer_x, outer_y), "inner": (inner_x, inner_y), "runs": len(rows), "inner_since": since}
 
 
-def grid_overlays(run: Any) -> tuple[Overlay, ...]:
-    """Grid range and levels (one segment per stretch between rebuilds), its stop, and every fill."""
+def grid_overlays(data: dict, result: Any, bars: Any = None) -> tuple[Overlay, ...]:
+    """Grid range and levels (one segment per stretch between rebuilds), its stop, and every fill.
+
+    `data` is the grid's plain chart data (`strategies.grid.overlay_data`): levels per bar and the resting stop."""
     import plotly.graph_objects as go
 
-    from traderagent.strategies.grid import levels_matrix
-
-    result = run.result
     times = _times(result.index)
-    tr = grid_level_traces(levels_matrix(result), times)
-    stop = result.outputs["stop"].to_numpy(float)
-    status = result.outputs["status"].to_numpy()
-    from traderagent.strategies import grid_nb as gnb
-
-    stop = np.where(np.isin(status, (gnb.ACTIVE, gnb.PAUSED)), stop, np.nan)
+    tr = grid_level_traces(data["levels"], times)
+    stop = data["stop"]
 
     def draw(fig: Any, row: int) -> None:
         _hide_trade_markers(fig)
@@ -185,7 +180,7 @@ def dca_ladder_traces(ladders: list[dict], fills: np.ndarray, index: pd.Datetime
                       times: list[str]) -> dict[str, tuple]:
     """Per cycle: each placed safety order from the cycle's trigger until it filled (solid) or until the cycle
     ended (dotted: never filled), and the base order at its fill. Safety orders fill top down, one fill each."""
-    from traderagent.backtest.records import Reason
+    from traderagent.core.records import Reason
 
     pos = {t: i for i, t in enumerate(index)}
     last = len(index) - 1
@@ -218,14 +213,14 @@ def dca_ladder_traces(ladders: list[dict], fills: np.ndarray, index: pd.Datetime
     return {**groups, "base": (base_x, base_y, base_t)}
 
 
-def dca_overlays(run: Any) -> tuple[Overlay, ...]:
-    """DCA ladders per cycle (base, safety orders filled or not), average, take-profit and stop lines, fills."""
+def dca_overlays(data: dict, result: Any, bars: Any = None) -> tuple[Overlay, ...]:
+    """DCA ladders per cycle (base, safety orders filled or not), average, take-profit and stop lines, fills.
+
+    `data` is the DCA's plain chart data (`strategies.dca.overlay_data`)."""
     import plotly.graph_objects as go
 
-    result = run.result
     times = _times(result.index)
-    tr = dca_ladder_traces(result.extra.get("ladders", []), result.fills, result.index, times)
-    out = result.outputs
+    tr = dca_ladder_traces(data["ladders"], result.fills, result.index, times)
 
     def draw(fig: Any, row: int) -> None:
         _hide_trade_markers(fig)
@@ -236,9 +231,9 @@ def dca_overlays(run: Any) -> tuple[Overlay, ...]:
                 fig.add_trace(go.Scattergl(x=x, y=y, text=tx, mode="lines", name=name,
                                            line=dict(color=color, width=1.2, dash=dash),
                                            hovertemplate="%{text}<br>%{y:,.2f}<extra></extra>"), row=row, col=1)
-        _step_line(fig, row, times, out["avg_price"].to_numpy(float), "average entry", AVG, width=1.0)
-        _step_line(fig, row, times, out["tp_price"].to_numpy(float), "take-profit", TP, dash="dash")
-        _step_line(fig, row, times, out["stop_price"].to_numpy(float), "stop", STOP, dash="dash")
+        _step_line(fig, row, times, data["avg"], "average entry", AVG, width=1.0)
+        _step_line(fig, row, times, data["tp"], "take-profit", TP, dash="dash")
+        _step_line(fig, row, times, data["stop"], "stop", STOP, dash="dash")
         bx, by, bt = tr["base"]
         if bx:
             fig.add_trace(go.Scattergl(x=bx, y=by, text=bt, mode="markers", name="base orders",

@@ -1,66 +1,16 @@
-"""Price-chart overlays for an SMC backtest: zone-timeframe order blocks and FVGs as filled rectangles
-(from the close of the candle that confirmed them to mitigation or expiry), structure-timeframe BOS/CHoCH
-as lines from the broken swing to the breaking candle, and entry-timeframe liquidity sweeps as markers.
-
-Only the last `OVERLAY_DAYS` of the plotted span are drawn (the page plots up to ~115k bars; a few hundred
-shapes per kind keep it responsive); the legend names the window. Every item is placed at the time it
-became known (a candle's close), never earlier.
+"""Price-chart overlays for an SMC backtest, drawn from the strategy's plain chart data
+(`traderagent.strategies.smc.chart_data`): order blocks and FVGs as filled rectangles, BOS/CHoCH as lines from the
+broken swing to the breaking candle, liquidity sweeps as markers. Only the last days of the plotted span are
+drawn; the legend names the window.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-import numpy as np
 import pandas as pd
 
-from traderagent.data import timeframes
-from traderagent.indicators import smc as smc_ind
-
-OVERLAY_DAYS = 90
 _COLORS = {1: "rgba(26,127,55,{a})", -1: "rgba(207,34,46,{a})"}
-
-
-def _close_times(times: pd.Series | pd.DatetimeIndex, tf: str):
-    return times + pd.Timedelta(timeframes.nanos(tf), unit="ns")
-
-
-def zones(bars: pd.DataFrame, tf: str, s: smc_ind.SMCSettings, since: pd.Timestamp, until: pd.Timestamp) -> pd.DataFrame:
-    """Order blocks and FVGs active at some time in [since, until]: kind, direction, top, bottom, start, end
-    (start = close of the confirming candle; end = close of the mitigating candle, expiry, or `until`)."""
-    ev = smc_ind.events(bars, s, kinds=("order_block", "fvg"))
-    if ev.empty:
-        return pd.DataFrame(columns=["kind", "direction", "top", "bottom", "start", "end"])
-    idx = bars.index
-    n = len(idx)
-    end_idx = ev["mitigated_idx"].to_numpy()
-    if s.max_age:
-        expiry = ev["confirm_idx"].to_numpy() + s.max_age
-        end_idx = np.where((end_idx < 0) | (end_idx > expiry), expiry, end_idx)
-    end = pd.Series(pd.NaT, index=ev.index, dtype=f"datetime64[ns, {idx.tz}]")
-    known = (end_idx >= 0) & (end_idx < n)
-    end[known] = _close_times(idx[end_idx[known]], tf)
-    out = pd.DataFrame({
-        "kind": ev["kind"], "direction": ev["direction"], "top": ev["top"], "bottom": ev["bottom"],
-        "start": _close_times(ev["confirm_time"], tf), "end": end.fillna(until).clip(upper=until),
-    })
-    return out[(out["end"] >= since) & (out["start"] <= until)].reset_index(drop=True)
-
-
-def breaks(bars: pd.DataFrame, tf: str, s: smc_ind.SMCSettings, since, until) -> pd.DataFrame:
-    """BOS/CHoCH confirmed in [since, until]: kind, direction, level, swing (anchor time), time (break close)."""
-    ev = smc_ind.structure(bars, s)
-    out = pd.DataFrame({"kind": ev["kind"], "direction": ev["direction"], "level": ev["level"],
-                        "swing": ev["anchor_time"], "time": _close_times(ev["confirm_time"], tf)})
-    return out[(out["time"] >= since) & (out["time"] <= until)].reset_index(drop=True)
-
-
-def sweeps(bars: pd.DataFrame, tf: str, s: smc_ind.SMCSettings, since, until) -> pd.DataFrame:
-    """Liquidity sweeps in [since, until]: side (+1 high, -1 low), level, time (sweeping candle's close), equal."""
-    ev = smc_ind.events(bars, s, kinds=("sweep_high", "sweep_low"))
-    out = pd.DataFrame({"side": ev["direction"], "level": ev["level"],
-                        "time": _close_times(ev["confirm_time"], tf), "equal": ev["equal"]})
-    return out[(out["time"] >= since) & (out["time"] <= until)].reset_index(drop=True)
 
 
 def _rect_xy(df: pd.DataFrame) -> tuple[list, list]:
@@ -81,27 +31,7 @@ def _segments(df: pd.DataFrame) -> tuple[list, list]:
     return x, y
 
 
-def overlay_data(bars_by_tf: dict, params, until: pd.Timestamp, days: int = OVERLAY_DAYS) -> dict[str, pd.DataFrame]:
-    """The zones, breaks and sweeps an SMC chart shows for the `days` before `until`, by the strategy's roles."""
-    from traderagent.strategies import smc as strat
-
-    r = strat.roles(params)
-    s = strat.settings(params)
-    base = r["entry"]
-    since = until - pd.Timedelta(days=days)
-
-    def frame(tf: str) -> pd.DataFrame:
-        return strat._complete(bars_by_tf[tf], tf, base)
-
-    return {
-        "zones": zones(frame(r["zone"]), r["zone"], s, since, until),
-        "breaks": breaks(frame(r["structure"]), r["structure"], s, since, until),
-        "sweeps": sweeps(frame(base), base, s, since, until),
-        "roles": r, "since": since,
-    }
-
-
-def figure_overlays(data: dict, days: int = OVERLAY_DAYS) -> list[Callable]:
+def figure_overlays(data: dict, days: int = 90) -> list[Callable]:
     """Callables (fig, row) -> None drawing `overlay_data` on the price panel."""
     import plotly.graph_objects as go
 
@@ -141,9 +71,8 @@ def figure_overlays(data: dict, days: int = OVERLAY_DAYS) -> list[Callable]:
     return [draw_zones, draw_breaks, draw_sweeps]
 
 
-def overlays(run) -> list[Callable]:
-    """The overlays of a finished SMC backtest (`traderagent.backtest.runner.BacktestRun`)."""
-    if not len(run.bars):
+def overlays(data: dict, result=None, bars=None) -> list[Callable]:
+    """The overlays of a finished SMC backtest, from `SPEC.overlay_data` (strategies.smc.chart_data)."""
+    if not data:
         return []
-    until = run.bars.index[-1] + pd.Timedelta(timeframes.nanos(run.json["timeframe"]), unit="ns")
-    return figure_overlays(overlay_data(run.bars_by_tf, run.params, until))
+    return figure_overlays(data, data.get("days", 90))

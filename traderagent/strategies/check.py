@@ -17,8 +17,8 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import pandas as pd
 
+from traderagent.core.signals import Signals
 from traderagent.data.resample import bars_by_timeframe
-from traderagent.strategies.base import Signals
 from traderagent.strategies.registry import StrategySpec
 
 

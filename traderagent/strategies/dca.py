@@ -2,7 +2,7 @@
 
 The params model is the config section `DcaConfig` (every default and check lives in the schema).
 
-The state machine is `dca_nb` (numba); fills follow `traderagent.backtest.orders_nb`'s intrabar rule;
+The state machine is `dca_nb` (numba); fills follow `traderagent.core.orders_nb`'s intrabar rule;
 booking, gates and the result come from `traderagent.backtest.orders`. See docs/grid_dca.md.
 """
 
@@ -16,16 +16,18 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from traderagent.backtest.costs import Costs
-from traderagent.backtest.orders_nb import book_arrays, empty_fills
-from traderagent.backtest.records import Reason
-from traderagent.config.loader import validate
 from traderagent.config.models import DcaConfig
 from traderagent.config.units import percent_to_fraction
+from traderagent.config.validation import validate
+from traderagent.core.costs import Costs
+from traderagent.core.orders_nb import book_arrays, empty_fills
+from traderagent.core.records import Reason
+from traderagent.core.spec import OrderMachine, order_spec
+from traderagent.core.spec import outputs_matrix as _outputs_matrix
+from traderagent.core.spec import window_replay as _window_replay
+from traderagent.core.state import BookState
 from traderagent.indicators.nb import adx_1d_nb, ema_1d_nb
 from traderagent.strategies import dca_nb as dnb
-from traderagent.strategies.registry import order_spec
-from traderagent.strategies.state import BookState
 
 
 def kernel_params(p: DcaConfig, costs: Costs) -> np.ndarray:
@@ -144,7 +146,7 @@ def warmup_bars(params: DcaConfig) -> int:
 
 def simulate(feats: tuple[np.ndarray, ...], params: DcaConfig, costs: Costs, state: DcaState, start: int = 0,
              end: int | None = None, fills: np.ndarray | None = None, n_fills: int = 0,
-             out: np.ndarray | None = None) -> tuple[np.ndarray, int, np.ndarray]:
+             out: np.ndarray | None = None, risk=None, compact: bool = True) -> tuple[np.ndarray, int, np.ndarray]:
     """Step the kernel over bars start..end-1, mutating `state`; returns (fills, n_fills, out)."""
     n = len(feats[3])
     end = n if end is None else end
@@ -159,25 +161,17 @@ def simulate(feats: tuple[np.ndarray, ...], params: DcaConfig, costs: Costs, sta
 def outputs_matrix(bars: pd.DataFrame, params: DcaConfig, costs: Costs = Costs(),  # noqa: B008
                    initial_equity: float = 10_000.0) -> np.ndarray:
     """Per-bar outputs (n, len(OUTPUT_NAMES)) of a fresh run over all `bars` (for the causality harness)."""
-    state = DcaState.new(params, initial_equity)
-    return simulate(features(bars, params), params, costs, state)[2]
+    return _outputs_matrix(MACHINE, bars, params, costs, initial_equity)
 
 
 def window_replay(bars: pd.DataFrame, params: DcaConfig, t: int, window: int, costs: Costs = Costs(),  # noqa: B008
                   initial_equity: float = 10_000.0) -> np.ndarray:
-    """Outputs at t from the state saved after bar t - window (restored from bytes) plus bars up to t, with the
-    indicators recomputed on only warmup_bars + window bars (window sufficiency for a stateful strategy)."""
-    s = t - window
-    state = DcaState.new(params, initial_equity)
-    simulate(features(bars.iloc[: s + 1], params), params, costs, state, 0, s + 1)
-    state = DcaState.from_bytes(state.to_bytes())
-    lo_bar = max(0, s + 1 - warmup_bars(params))
-    sub = bars.iloc[lo_bar: t + 1]
-    return simulate(features(sub, params), params, costs, state, s + 1 - lo_bar, len(sub))[2][-1]
+    """Outputs at bar t from the state saved `window` bars earlier plus a trailing window (core.spec.window_replay)."""
+    return _window_replay(MACHINE, warmup_bars, bars, params, t, window, costs, initial_equity)
 
 
-def _ladders(result: Any, params: DcaConfig, state: DcaState, first: int) -> dict:
-    """Per cycle: its safety ladder (k, price, quote, placed, filled) for the report."""
+def ladders(result: Any, params: DcaConfig, state: DcaState, first: int) -> dict:
+    """Per cycle: its safety ladder (k, price, quote, placed, filled): plain data for reports (`result.extra`)."""
     log = state.log[: state.n_log]
     fills = result.fills
     out = []
@@ -195,18 +189,6 @@ def _ladders(result: Any, params: DcaConfig, state: DcaState, first: int) -> dic
                        for r in rows],
         })
     return {"ladders": out}
-
-
-def run_dca(bars: pd.DataFrame, params: DcaConfig, timeframe: str, costs: Costs = Costs(),  # noqa: B008
-            initial_equity: float = 10_000.0, first: int = 0):
-    """Backtest DCA on `bars`: indicators on all bars, trading from bar `first`; -> OrderBacktestResult."""
-    from traderagent.backtest import orders
-
-    return orders.run_order_strategy(
-        "dca", bars, params, timeframe, costs, initial_equity, first,
-        features=features, new_state=DcaState.new, simulate=simulate, output_names=dnb.OUTPUT_NAMES,
-        extra=lambda res, p, _fills: _ladders(res, p, res.state, first),
-    )
 
 
 def run_dca_multi(bars_by_symbol: dict[str, pd.DataFrame], params: DcaConfig, costs: Costs = Costs(),  # noqa: B008
@@ -238,13 +220,17 @@ def _as_params(params: Any) -> DcaConfig:
     return params if isinstance(params, DcaConfig) else dca_params(**dict(params or {}))
 
 
-def _overlays(run: Any) -> tuple:
-    from traderagent.report.orders_overlay import dca_overlays
+def overlay_data(result: Any, bars_by_tf: dict, params: DcaConfig) -> dict:
+    """Plain data a chart draws: the ladders per cycle, the average entry, take-profit and stop lines."""
+    out = result.outputs
+    return {"ladders": result.extra.get("ladders", []), "avg": out["avg_price"].to_numpy(float),
+            "tp": out["tp_price"].to_numpy(float), "stop": out["stop_price"].to_numpy(float)}
 
-    return dca_overlays(run)
 
+MACHINE = OrderMachine(as_params=_as_params, features=features, new_state=DcaState.new, simulate=simulate,
+                       output_names=dnb.OUTPUT_NAMES, report_data=ladders)
 
 SPEC = order_spec(
-    "dca", DcaConfig, _as_params, outputs_matrix, run_dca, warmup_bars, window_replay, dnb.OUTPUT_NAMES, _overlays,
+    "dca", DcaConfig, MACHINE, warmup_bars, overlay_data=overlay_data,
     description="DCA: base order on a downtrend trigger, safety ladder, take-profit from the average, stops",
 )

@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from traderagent.backtest.orders_nb import (
+from traderagent.core.orders_nb import (
     FLAG_ALL,
     OrderKind,
     add_intent_nb,
@@ -30,7 +30,7 @@ from traderagent.backtest.orders_nb import (
     may_fill_nb,
     push_fill_nb,
 )
-from traderagent.backtest.records import FILL_DTYPE, Reason, Side
+from traderagent.core.records import FILL_DTYPE, Reason, Side
 
 IDLE = 0
 ENTERING = 1

@@ -4,7 +4,7 @@ The params model is the config section `GridConfig` (every default and check liv
 `grid_params` applies a preset and overrides to it.
 
 The state machine itself is `grid_nb` (numba); the order engine and the intrabar fill rule are
-`traderagent.backtest.orders_nb`; booking, integrity gates and the result are `traderagent.backtest.orders`.
+`traderagent.core.orders_nb`; booking, integrity gates and the result are `traderagent.backtest.orders`.
 See docs/grid_dca.md for the rules in prose.
 """
 
@@ -18,15 +18,17 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from traderagent.backtest.costs import Costs
-from traderagent.backtest.orders_nb import book_arrays, empty_fills
-from traderagent.config.loader import validate
 from traderagent.config.models import GridConfig, grid_presets
+from traderagent.config.validation import validate
+from traderagent.core.costs import Costs
+from traderagent.core.orders_nb import book_arrays, empty_fills
+from traderagent.core.spec import OrderMachine, order_spec
+from traderagent.core.spec import outputs_matrix as _outputs_matrix
+from traderagent.core.spec import window_replay as _window_replay
+from traderagent.core.state import BookState
 from traderagent.errors import ConfigError
 from traderagent.indicators.nb import adx_1d_nb, atr_1d_nb
 from traderagent.strategies import grid_nb as gnb
-from traderagent.strategies.registry import order_spec
-from traderagent.strategies.state import BookState
 
 #: Exponential averages converge to 1e-12 relative after this many multiples of their period.
 _MEMORY_PERIODS = 28
@@ -171,7 +173,7 @@ def warmup_bars(params: GridConfig) -> int:
 
 def simulate(feats: tuple[np.ndarray, ...], params: GridConfig, costs: Costs, state: GridState,
              start: int = 0, end: int | None = None, fills: np.ndarray | None = None, n_fills: int = 0,
-             out: np.ndarray | None = None) -> tuple[np.ndarray, int, np.ndarray]:
+             out: np.ndarray | None = None, risk=None, compact: bool = True) -> tuple[np.ndarray, int, np.ndarray]:
     """Step the kernel over bars start..end-1 of `feats`, mutating `state`; returns (fills, n_fills, out)."""
     o, h, lo, c, atr, adx = feats
     n = len(c)
@@ -186,28 +188,13 @@ def simulate(feats: tuple[np.ndarray, ...], params: GridConfig, costs: Costs, st
 def outputs_matrix(bars: pd.DataFrame, params: GridConfig, costs: Costs = Costs(),  # noqa: B008
                    initial_equity: float = 10_000.0) -> np.ndarray:
     """Per-bar outputs (n, len(OUTPUT_NAMES)) of a fresh run over all `bars` (for the causality harness)."""
-    feats = features(bars, params)
-    state = GridState.new(params, initial_equity)
-    return simulate(feats, params, costs, state)[2]
+    return _outputs_matrix(MACHINE, bars, params, costs, initial_equity)
 
 
 def window_replay(bars: pd.DataFrame, params: GridConfig, t: int, window: int, costs: Costs = Costs(),  # noqa: B008
                   initial_equity: float = 10_000.0) -> np.ndarray:
-    """Outputs at bar t from the state saved after bar t - window, restored from bytes, plus bars up to t.
-
-    The indicators are recomputed on only the `warmup_bars` bars before the window and the window itself,
-    as the live runner would: this is window sufficiency for a stateful strategy (docs/grid_dca.md).
-    """
-    s = t - window
-    feats = features(bars.iloc[: s + 1], params)
-    state = GridState.new(params, initial_equity)
-    simulate(feats, params, costs, state, 0, s + 1)
-    state = GridState.from_bytes(state.to_bytes())
-    lo_bar = max(0, s + 1 - warmup_bars(params))
-    sub = bars.iloc[lo_bar: t + 1]
-    feats2 = features(sub, params)
-    out = simulate(feats2, params, costs, state, s + 1 - lo_bar, len(sub))[2]
-    return out[-1]
+    """Outputs at bar t from the state saved `window` bars earlier plus a trailing window (core.spec.window_replay)."""
+    return _window_replay(MACHINE, warmup_bars, bars, params, t, window, costs, initial_equity)
 
 
 def levels_matrix(result: Any, params: GridConfig | None = None) -> np.ndarray:
@@ -227,29 +214,23 @@ def levels_matrix(result: Any, params: GridConfig | None = None) -> np.ndarray:
     return lv
 
 
-def run_grid(bars: pd.DataFrame, params: GridConfig, timeframe: str, costs: Costs = Costs(),  # noqa: B008
-             initial_equity: float = 10_000.0, first: int = 0):
-    """Backtest the grid on `bars`: indicators on all bars, trading from bar `first`; -> OrderBacktestResult."""
-    from traderagent.backtest import orders
-
-    return orders.run_order_strategy(
-        "grid", bars, params, timeframe, costs, initial_equity, first,
-        features=features, new_state=GridState.new, simulate=simulate, output_names=gnb.OUTPUT_NAMES,
-    )
-
-
 # ------------------------------------------------------------------------------------------ registry
 def _as_params(params: Any) -> GridConfig:
     return params if isinstance(params, GridConfig) else grid_params(**dict(params or {}))
 
 
-def _overlays(run: Any) -> tuple:
-    from traderagent.report.orders_overlay import grid_overlays
+def overlay_data(result: Any, bars_by_tf: dict, params: GridConfig) -> dict:
+    """Plain data a chart draws: the level prices per bar and the grid stop while a grid rests."""
+    status = result.outputs["status"].to_numpy()
+    resting = np.isin(status, (gnb.ACTIVE, gnb.PAUSED))
+    return {"levels": levels_matrix(result, params),
+            "stop": np.where(resting, result.outputs["stop"].to_numpy(float), np.nan)}
 
-    return grid_overlays(run)
 
+MACHINE = OrderMachine(as_params=_as_params, features=features, new_state=GridState.new, simulate=simulate,
+                       output_names=gnb.OUTPUT_NAMES)
 
 SPEC = order_spec(
-    "grid", GridConfig, _as_params, outputs_matrix, run_grid, warmup_bars, window_replay, gnb.OUTPUT_NAMES, _overlays,
+    "grid", GridConfig, MACHINE, warmup_bars, overlay_data=overlay_data,
     description="Grid: buy levels below, sell levels above, counter-order one level away; ADX pause, grid stop",
 )

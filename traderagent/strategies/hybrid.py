@@ -2,8 +2,8 @@
 (a confirmed downtrend), one account, explicit transitions. Kernel and rules: `hybrid_nb` (module docstring).
 
 It is an order strategy with the same contract as the grid and the DCA (state machine over plain arrays, one
-combined book of intents per bar, state saved and restored as bytes), so the live adapter can replay it. Its
-backtest runs through `traderagent.backtest.orders` (vectorbt booking and every integrity gate).
+combined book of intents per bar, state saved and restored as bytes), so the live adapter can replay it. The
+vectorized driver (`traderagent.backtest.orders`) and the live stepper run it through `SPEC.extra["machine"]`.
 """
 
 from __future__ import annotations
@@ -15,9 +15,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from traderagent.backtest.costs import Costs
-from traderagent.backtest.orders_nb import book_arrays, empty_fills
 from traderagent.config.models import HybridConfig as HybridConfig  # the params model, re-exported
+from traderagent.core.costs import Costs
+from traderagent.core.orders_nb import book_arrays, empty_fills
+from traderagent.core.spec import OrderMachine, order_spec
+from traderagent.core.spec import outputs_matrix as _outputs_matrix
+from traderagent.core.spec import window_replay as _window_replay
+from traderagent.core.state import BookState
 from traderagent.data import timeframes
 from traderagent.data.resample import align_indices
 from traderagent.strategies import dca as dca_mod
@@ -25,9 +29,7 @@ from traderagent.strategies import grid as grid_mod
 from traderagent.strategies import hybrid_nb as hnb
 from traderagent.strategies import regime as rg
 from traderagent.strategies.regime_nb import new_confirm_state
-from traderagent.strategies.registry import order_spec
 from traderagent.strategies.selector import regime_mask
-from traderagent.strategies.state import BookState
 
 _EXITS = {"close": hnb.CLOSE, "keep": hnb.KEEP, "handover": hnb.HANDOVER}
 
@@ -138,7 +140,7 @@ def compact_trades(fills: np.ndarray) -> None:
 
 def simulate(feats: tuple[np.ndarray, ...], params: HybridConfig, costs: Costs, state: HybridState, start: int = 0,
              end: int | None = None, fills: np.ndarray | None = None, n_fills: int = 0, out: np.ndarray | None = None,
-             compact: bool = True) -> tuple[np.ndarray, int, np.ndarray]:
+             risk=None, compact: bool = True) -> tuple[np.ndarray, int, np.ndarray]:
     """Step the kernel over bars start..end-1, mutating `state`; returns (fills, n_fills, out)."""
     g, d = params.machines()
     o, h, lo, c, atr, gadx, ema_f, ema_s, dadx, pdi, mdi, raw, rtimes, vis = feats
@@ -161,24 +163,17 @@ def simulate(feats: tuple[np.ndarray, ...], params: HybridConfig, costs: Costs, 
 def outputs_matrix(bars: pd.DataFrame, params: HybridConfig, costs: Costs = Costs(),  # noqa: B008
                    initial_equity: float = 10_000.0) -> np.ndarray:
     """Per-bar outputs (n, len(OUTPUT_NAMES)) of a fresh run over all `bars` (for the causality harness)."""
-    state = HybridState.new(params, initial_equity)
-    return simulate(features(bars, params), params, costs, state)[2]
+    return _outputs_matrix(MACHINE, bars, params, costs, initial_equity)
 
 
 def window_replay(bars: pd.DataFrame, params: HybridConfig, t: int, window: int, costs: Costs = Costs(),  # noqa: B008
                   initial_equity: float = 10_000.0) -> np.ndarray:
-    """Outputs at t from the state saved after bar t - window (through bytes) plus the bars up to t, with every
-    indicator recomputed on `warmup_bars` bars before the window and the window (what live does on restart)."""
-    s = t - window
-    state = HybridState.new(params, initial_equity)
-    simulate(features(bars.iloc[: s + 1], params), params, costs, state, 0, s + 1, compact=False)
-    state = HybridState.from_bytes(state.to_bytes())
-    lo = max(0, s + 1 - warmup_bars(params))
-    sub = bars.iloc[lo: t + 1]
-    return simulate(features(sub, params), params, costs, state, s + 1 - lo, len(sub), compact=False)[2][-1]
+    """Outputs at bar t from the state saved `window` bars earlier plus a trailing window (core.spec.window_replay)."""
+    return _window_replay(MACHINE, warmup_bars, bars, params, t, window, costs, initial_equity)
 
 
-def _summary(result: Any, params: HybridConfig, _fills: np.ndarray) -> dict:
+def summary(result: Any, params: HybridConfig, state: HybridState, first: int) -> dict:
+    """Switch counts and costs, bars with each machine in charge: plain data for reports (`result.extra`)."""
     h = result.state.hdr[0]
     o = result.outputs
     mode = o["mode"].to_numpy()
@@ -188,34 +183,21 @@ def _summary(result: Any, params: HybridConfig, _fills: np.ndarray) -> dict:
                                "dca": int((mode == hnb.DCA).sum())}}
 
 
-def run_hybrid(bars: pd.DataFrame, params: HybridConfig, timeframe: str, costs: Costs = Costs(),  # noqa: B008
-               initial_equity: float = 10_000.0, first: int = 0):
-    """Backtest the hybrid on `bars`: indicators on all bars, trading from bar `first`; -> OrderBacktestResult
-    whose `extra` holds the switch counts and costs."""
-    from traderagent.backtest import orders
-
-    params = params.resolved()
-    return orders.run_order_strategy(
-        "hybrid", bars, params, timeframe, costs, initial_equity, first,
-        features=features, new_state=HybridState.new, simulate=simulate, output_names=hnb.OUTPUT_NAMES,
-        extra=_summary,
-    )
-
-
 # ------------------------------------------------------------------------------------------ registry
 def _as_params(params: Any) -> HybridConfig:
     return params if isinstance(params, HybridConfig) else HybridConfig(**dict(params or {}))
 
 
-def _overlays(run: Any) -> tuple:
-    from traderagent.report.compare import hybrid_overlays
+def overlay_data(result: Any, bars_by_tf: dict, params: HybridConfig) -> dict:
+    """Plain data a chart draws: the machine in charge per bar (hybrid_nb.NONE, GRID, DCA)."""
+    return {"mode": result.outputs["mode"].to_numpy()}
 
-    return hybrid_overlays(run)
 
+MACHINE = OrderMachine(as_params=_as_params, features=features, new_state=HybridState.new, simulate=simulate,
+                       output_names=hnb.OUTPUT_NAMES, report_data=summary, prepare=lambda p: p.resolved())
 
 SPEC = order_spec(
-    "hybrid", HybridConfig, _as_params, outputs_matrix, run_hybrid, warmup_bars, window_replay, hnb.OUTPUT_NAMES,
-    _overlays,
+    "hybrid", HybridConfig, MACHINE, warmup_bars, overlay_data=overlay_data,
     description="Hybrid: grid in ranging markets, DCA on a confirmed downtrend (handover of the grid's inventory), "
                 "one account, switching costs paid",
     params_from_app=params_from_app,

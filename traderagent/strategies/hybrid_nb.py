@@ -32,7 +32,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from traderagent.backtest.orders_nb import (
+from traderagent.core.orders_nb import (
     FLAG_ALL,
     OrderKind,
     add_intent_nb,
@@ -41,7 +41,7 @@ from traderagent.backtest.orders_nb import (
     may_fill_nb,
     push_fill_nb,
 )
-from traderagent.backtest.records import Reason, Side
+from traderagent.core.records import Reason, Side
 from traderagent.strategies import dca_nb as dnb
 from traderagent.strategies import grid_nb as gnb
 from traderagent.strategies.regime_nb import confirm_step_nb

@@ -28,7 +28,7 @@ from traderagent.config.models import DEFAULT_ROUTES as DEFAULT_ROUTES
 from traderagent.config.models import RegimeConfig as RegimeConfig
 from traderagent.config.models import RegimeName as RegimeName
 from traderagent.config.models import SelectorConfig as SelectorConfig
-from traderagent.strategies.base import Signals
+from traderagent.core.signals import Signals
 from traderagent.strategies.regime_nb import REGIME_NAMES
 
 

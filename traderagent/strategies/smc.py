@@ -22,13 +22,14 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
+from traderagent.core.signals import Signals
+from traderagent.core.spec import StrategySpec
 from traderagent.data import timeframes
 from traderagent.data.resample import align_indices
 from traderagent.indicators import smc as smc_ind
 from traderagent.indicators import smc_nb as prim
 from traderagent.indicators.nb import atr_1d_nb
-from traderagent.strategies.base import Signals
-from traderagent.strategies.registry import StrategySpec
+from traderagent.strategies import smc_zones
 from traderagent.strategies.smc_nb import FACTOR_NAMES, smc_signals_1d_nb
 
 ROLES = ("entry", "zone", "structure", "bias")
@@ -216,10 +217,30 @@ def _params_model():
     return SmcConfig
 
 
-def _overlays(run):
-    from traderagent.report.smc_overlay import overlays
+def chart_data(bars_by_tf: dict, params, until: pd.Timestamp, days: int = smc_zones.OVERLAY_DAYS) -> dict:
+    """The zones, breaks and sweeps an SMC chart shows for the `days` before `until`, by the strategy's roles."""
+    r = roles(params)
+    s = settings(params)
+    base = r["entry"]
+    since = until - pd.Timedelta(days=days)
 
-    return overlays(run)
+    def frame(tf: str) -> pd.DataFrame:
+        return _complete(bars_by_tf[tf], tf, base)
+
+    return {
+        "zones": smc_zones.zones(frame(r["zone"]), r["zone"], s, since, until),
+        "breaks": smc_zones.breaks(frame(r["structure"]), r["structure"], s, since, until),
+        "sweeps": smc_zones.sweeps(frame(base), base, s, since, until),
+        "roles": r, "since": since, "days": days,
+    }
+
+
+def overlay_data(result, bars_by_tf: dict, params) -> dict:
+    """Plain chart data of a finished run: zones, breaks and sweeps of its last days (`chart_data`)."""
+    if not len(result.index):
+        return {}
+    until = result.index[-1] + pd.Timedelta(timeframes.nanos(result.timeframe), unit="ns")
+    return chart_data(bars_by_tf, params, until)
 
 
 SPEC = StrategySpec(
@@ -231,5 +252,5 @@ SPEC = StrategySpec(
     warmup_bars=warmup_bars,
     signals=signals,
     description="Smart Money Concepts: D1 bias, H4 structure, H1 order blocks/FVGs, M15 CHoCH or sweep trigger",
-    extra={"overlays": _overlays},
+    overlay_data=overlay_data,
 )

@@ -17,11 +17,11 @@ import math
 import numpy as np
 from numba import njit
 
+from traderagent.core.signals import Signals
+from traderagent.core.spec import StrategySpec
 from traderagent.data import timeframes
 from traderagent.data.resample import align_indices
 from traderagent.indicators.nb import atr_1d_nb, ema_1d_nb
-from traderagent.strategies.base import Signals
-from traderagent.strategies.registry import StrategySpec
 
 #: EMAs and Wilder averages remember their whole history; a trailing window reproduces the full-history value
 #: once the seed's weight (1 - alpha)^k has decayed below this relative tolerance.

@@ -28,7 +28,7 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
-from traderagent.backtest.records import FILL_DTYPE
+from traderagent.core.records import FILL_DTYPE
 
 
 class OrderKindT(NamedTuple):

@@ -6,7 +6,7 @@ import io
 
 import numpy as np
 
-from traderagent.backtest.orders_nb import same_arrays
+from traderagent.core.orders_nb import same_arrays
 
 
 class BookState:

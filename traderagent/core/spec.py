@@ -1,0 +1,119 @@
+"""The strategy SPEC: what both drivers (the vectorized backtest and the live stepper) need of a strategy.
+
+A strategy module defines `SPEC = StrategySpec(...)` (signal strategies) or `SPEC = order_spec(...)` (order
+strategies). The SPEC holds functions only; it never imports an engine: the backtest (`traderagent.backtest`) and
+the live runner (`traderagent.live`) import the SPEC and drive it.
+
+Signal strategies: `signals(bars_by_tf, params) -> Signals` on the base index. Their stepper is the same function
+on the trailing `warmup_bars` window (`traderagent.core.stepper.SignalStepper`).
+
+Order strategies: a numba state machine behind four functions,
+  features(bars, params) -> tuple of per-bar arrays (causal indicators),
+  new_state(params, cash) -> state (plain numpy arrays; to_bytes / from_bytes),
+  simulate(feats, params, costs, state, start, end, fills, n_fills, out, risk) -> (fills, n_fills, out): the
+      vectorized driver's loop over bars (fills by the one intrabar rule, then the step at each close),
+  kernel(params, costs) -> OrderKernel: the same machine one event at a time (on_fill, step), for the stepper.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+
+from traderagent.data import timeframes
+
+
+@dataclass(frozen=True)
+class StrategySpec:
+    """What the engines, the causality harness, the optimizer and the live runner need of a strategy.
+
+    kind="signal": `signals(bars_by_tf, params) -> Signals` on the base timeframe.
+    kind="order": see `order_spec`; `outputs(bars_by_tf, params) -> (n, k)` per-bar outputs (what the harness
+    compares) and `window_replay(bars, params, t, window)` are derived from the machine's functions.
+    `overlay_data(result, bars_by_tf, params) -> dict` is plain data a report may draw (levels, ladders, zones).
+    """
+
+    name: str
+    kind: Literal["signal", "order"]
+    params_model: type
+    base_timeframe: Callable[[Any], str]
+    timeframes: Callable[[Any], tuple[str, ...]]
+    warmup_bars: Callable[[Any], int]
+    signals: Callable[..., Any] | None = None
+    outputs: Callable[..., Any] | None = None
+    description: str = ""
+    overlay_data: Callable[..., dict] | None = None
+    extra: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class OrderMachine:
+    """The functions of an order strategy's state machine (module docstring); params are the params model."""
+
+    as_params: Callable[[Any], Any]
+    features: Callable[..., tuple]
+    new_state: Callable[[Any, float], Any]
+    simulate: Callable[..., tuple]
+    output_names: tuple[str, ...]
+    kernel: Callable[..., Any] | None = None
+    report_data: Callable[..., dict] | None = None  # (result, params, state, first) -> dict of plain data
+    prepare: Callable[[Any], Any] | None = None  # params resolution before a run (the hybrid's machines)
+
+
+def outputs_matrix(m: OrderMachine, bars: Any, params: Any, costs: Any = None, initial_equity: float = 10_000.0,
+                   risk: Any = None) -> np.ndarray:
+    """Per-bar outputs (n, len(output_names)) of a fresh run over all `bars` (for the causality harness)."""
+    from traderagent.core.costs import Costs
+
+    state = m.new_state(params, initial_equity)
+    return m.simulate(m.features(bars, params), params, costs or Costs(), state, risk=risk)[2]
+
+
+def window_replay(m: OrderMachine, warmup_bars: Callable[[Any], int], bars: Any, params: Any, t: int, window: int,
+                  costs: Any = None, initial_equity: float = 10_000.0) -> np.ndarray:
+    """Outputs at bar t from the state saved after bar t - window, restored from bytes, plus the bars up to t.
+
+    The indicators are recomputed on only the `warmup_bars` bars before the window and the window itself, as the
+    live runner does after a restart: window sufficiency for a stateful strategy (docs/grid_dca.md).
+    """
+    from traderagent.core.costs import Costs
+
+    costs = costs or Costs()
+    s = t - window
+    state = m.new_state(params, initial_equity)
+    m.simulate(m.features(bars.iloc[: s + 1], params), params, costs, state, 0, s + 1, compact=False)
+    state = type(state).from_bytes(state.to_bytes())
+    lo = max(0, s + 1 - warmup_bars(params))
+    sub = bars.iloc[lo: t + 1]
+    return m.simulate(m.features(sub, params), params, costs, state, s + 1 - lo, len(sub), compact=False)[2][-1]
+
+
+def order_spec(name: str, model: type, machine: OrderMachine, warmup_bars: Callable[[Any], int],
+               description: str = "", overlay_data: Callable[..., dict] | None = None, **extra: Any) -> StrategySpec:
+    """The SPEC of an order strategy stepped on one timeframe (`params.timeframe`).
+
+    Every callable of the SPEC accepts a params model, a dict or None (`machine.as_params` turns them into the
+    model). `extra` holds the machine (`extra["machine"]`), `output_names`, `window_replay` and `**extra`.
+    """
+    as_params = machine.as_params
+
+    def tf(p: Any) -> str:
+        return timeframes.normalize(as_params(p).timeframe)
+
+    def outputs(bars_by_tf: dict, params: Any) -> Any:
+        p = as_params(params)
+        return outputs_matrix(machine, bars_by_tf[p.timeframe], p)
+
+    def replay(bars: Any, p: Any, t: int, w: int) -> Any:
+        p = as_params(p)
+        return window_replay(machine, warmup_bars, bars, p, t, w)
+
+    ext: dict[str, Any] = {"machine": machine, "output_names": list(machine.output_names), "window_replay": replay}
+    return StrategySpec(
+        name=name, kind="order", params_model=model, base_timeframe=tf, timeframes=lambda p: (tf(p),),
+        warmup_bars=lambda p: warmup_bars(as_params(p)), outputs=outputs, description=description,
+        overlay_data=overlay_data, extra={**ext, **extra},
+    )
