@@ -15,7 +15,7 @@ problem, so the loader prints one line per problem with its full dotted key.
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any, Literal, get_args
+from typing import Any, ClassVar, Literal, get_args
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, Field, create_model, field_validator, model_validator
@@ -77,6 +77,8 @@ STRATEGY_MODELS: dict[str, type[StrategyConfig]] = {
 # -------------------------------------------------------------------------------------------- orchestrator
 class _AllocationBase(Section):
     """Capital per strategy as a fraction of total equity; keys are the strategy names."""
+
+    unknown_key_noun: ClassVar[str] = "strategy"  # "unknown strategy; did you mean ...?"
 
     def as_dict(self) -> dict[str, float]:
         """The allocations that are set, by strategy name."""

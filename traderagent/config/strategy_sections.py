@@ -506,7 +506,7 @@ class HybridConfig(StrategyConfig):
 
     def machines(self) -> tuple[GridConfig, DcaConfig]:
         """The effective grid and DCA params (timeframe set to the hybrid's, DCA entry per dca_entry)."""
-        from traderagent.config.loader import replace  # the loader imports this module
+        from traderagent.config.validation import replace
 
         g = self.grid if self.grid is not None else GridConfig()
         d = self.dca if self.dca is not None else DcaConfig()

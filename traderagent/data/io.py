@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from traderagent.data import timeframes
+from traderagent.data.timeframes import infer_timeframe as infer_timeframe  # re-exported
 from traderagent.data.validate import HEADER, OHLCV, check_candles, check_columns, row_error
 from traderagent.errors import DataError, UserError
 
@@ -67,21 +68,6 @@ def parse_name(path: str | Path) -> tuple[str | None, str | None]:
     if len(parts) >= 3:
         symbol += ":" + "_".join(parts[2:])
     return symbol, tf
-
-
-def infer_timeframe(df: pd.DataFrame) -> str:
-    """The timeframe of candles: their most common spacing (DataError if fewer than 2 or not whole minutes)."""
-    ns = df.index.as_unit("ns").asi8
-    d = np.diff(ns)
-    d = d[d > 0]
-    if len(d) == 0:
-        raise DataError("cannot infer the timeframe from fewer than 2 candles; pass the timeframe explicitly")
-    vals, counts = np.unique(d, return_counts=True)
-    secs = int(vals[int(np.argmax(counts))] // 1_000_000_000)
-    for unit, size in (("w", 604800), ("d", 86400), ("h", 3600), ("m", 60)):
-        if secs % size == 0:
-            return timeframes.normalize(f"{secs // size}{unit}")
-    raise DataError(f"candles are {secs}s apart; only whole-minute timeframes are supported")
 
 
 def read_candles(path: str | Path, symbol: str | None = None, timeframe: str | None = None) -> pd.DataFrame:

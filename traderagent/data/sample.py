@@ -14,9 +14,9 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from traderagent.data.paths import REPO_ROOT as REPO_ROOT  # re-exported
+from traderagent.data.paths import data_dir as data_dir  # re-exported
 from traderagent.errors import DataError
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 @dataclass(frozen=True)
@@ -34,18 +34,6 @@ SAMPLE_FILES = (
     SampleFile("ETH_USDT-15m.csv.gz", "binance", "ETH/USDT", "15m", "2023-01-01", "2026-04-10T16:45:00"),
     SampleFile("BTC_USDT-1m.csv.gz", "binance", "BTC/USDT", "1m", "2025-06-02", "2025-06-30"),
 )
-
-
-def data_dir() -> Path:
-    """The candle store: $TRADERAGENT_DATA_DIR, else `data/` of a source checkout, else the user data dir."""
-    env = os.environ.get("TRADERAGENT_DATA_DIR")
-    if env:
-        return Path(env)
-    if (REPO_ROOT / "data" / "README.md").exists():
-        return REPO_ROOT / "data"
-    from platformdirs import user_data_dir
-
-    return Path(user_data_dir("traderagent")) / "candles"
 
 
 def source_dirs() -> list[Path]:

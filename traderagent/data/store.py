@@ -1,4 +1,4 @@
-"""The local candle store: one file per market and timeframe in `traderagent.data.sample.data_dir()`.
+"""The local candle store: one file per market and timeframe in `traderagent.data.paths.data_dir()`.
 
 Layout: `<store>/<BASE>_<QUOTE>-<tf>.<ext>` for Binance (the default exchange, and where the bundled sample
 lives), `<store>/<exchange>/<BASE>_<QUOTE>-<tf>.<ext>` for any other exchange. Futures-style symbols
@@ -18,7 +18,7 @@ import pandas as pd
 
 from traderagent.data import timeframes
 from traderagent.data.io import SUFFIXES, read_candles, write_candles
-from traderagent.data.sample import data_dir
+from traderagent.data.paths import data_dir
 from traderagent.data.validate import OHLCV, check_candles
 from traderagent.errors import DataError, UserError
 

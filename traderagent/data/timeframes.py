@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import re
 
-from traderagent.errors import UserError
+import numpy as np
+
+from traderagent.errors import DataError, UserError
 
 _UNIT_SECONDS = {"m": 60, "h": 3600, "d": 86400, "w": 604800}
 _CANONICAL = re.compile(r"^(\d+)([mhdw])$")
@@ -71,3 +73,18 @@ def check_multiple(base: str, higher: str) -> int:
     if h < b or h % b:
         raise UserError(f"timeframe {higher} is not a whole multiple of the base timeframe {base}")
     return h // b
+
+
+def infer_timeframe(df) -> str:
+    """The timeframe of candles: their most common spacing (DataError if fewer than 2 or not whole minutes)."""
+    ns = df.index.as_unit("ns").asi8
+    d = np.diff(ns)
+    d = d[d > 0]
+    if len(d) == 0:
+        raise DataError("cannot infer the timeframe from fewer than 2 candles; pass the timeframe explicitly")
+    vals, counts = np.unique(d, return_counts=True)
+    secs = int(vals[int(np.argmax(counts))] // 1_000_000_000)
+    for unit, size in (("w", 604800), ("d", 86400), ("h", 3600), ("m", 60)):
+        if secs % size == 0:
+            return normalize(f"{secs // size}{unit}")
+    raise DataError(f"candles are {secs}s apart; only whole-minute timeframes are supported")

@@ -240,8 +240,8 @@ def report(
     df: pd.DataFrame, timeframe: str | None = None, source: str | None = None, symbol: str | None = None
 ) -> DataReport:
     """Summarize validated candles: span, rows, gaps, zero-volume bars, bars per standard timeframe."""
-    from traderagent.data.io import infer_timeframe
     from traderagent.data.resample import resample
+    from traderagent.data.timeframes import infer_timeframe
 
     tf = timeframes.normalize(timeframe or df.attrs.get("timeframe") or infer_timeframe(df))
     bars: dict[str, int] = {}

@@ -29,12 +29,12 @@ import numpy as np
 import pandas as pd
 
 from traderagent.backtest.metrics import compute_stats
+from traderagent.core.signals import Signals
 from traderagent.errors import UserError
 from traderagent.optimize import montecarlo, overfitting
 from traderagent.optimize.folds import Fold
 from traderagent.optimize.objective import OBJECTIVES, daily_returns, score, trade_returns
 from traderagent.optimize.sensitivity import sensitivity
-from traderagent.strategies.base import Signals
 
 #: Relative tolerance between the fast path and the full engine run of the same window.
 AGREE_RTOL = 1e-9
@@ -136,7 +136,7 @@ def _objective_value(stats: dict, objective: str) -> float:
 
 def _fold_configs(ctx, k: int, valid: list) -> tuple[list[np.ndarray], int]:
     """Daily IS returns of each distinct valid configuration (from the worker cache, else re-run)."""
-    from traderagent.optimize.walkforward import params_key
+    from traderagent.optimize.fold_store import params_key
 
     fold = ctx.folds[k]
     seen: set = set()
@@ -158,7 +158,7 @@ def _fold_configs(ctx, k: int, valid: list) -> tuple[list[np.ndarray], int]:
 def analyze_fold(ctx, k: int, trials: int) -> FoldResult:
     from optuna.trial import TrialState
 
-    from traderagent.optimize.walkforward import fold_study
+    from traderagent.optimize.fold_store import fold_study
 
     spec, ev, fold = ctx.spec, ctx.evaluator, ctx.folds[k]
     study = fold_study(ctx, k, create=True)

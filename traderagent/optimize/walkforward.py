@@ -29,6 +29,7 @@ import pandas as pd
 
 from traderagent.data import timeframes
 from traderagent.errors import UserError
+from traderagent.optimize.fold_store import fold_study, params_key
 from traderagent.optimize.folds import Fold, make_folds
 from traderagent.optimize.objective import Evaluator, score
 from traderagent.optimize.study import (
@@ -36,11 +37,9 @@ from traderagent.optimize.study import (
     build_space,
     close_storage,
     default_storage,
-    fold_study_name,
     load_study,
     open_storage,
     purge_bars,
-    redact,
     spec_hash,
     suggest,
 )
@@ -86,10 +85,6 @@ class Context:
             self._storage = None
 
 
-def params_key(values: dict) -> tuple:
-    return tuple(sorted((k, json.dumps(v)) for k, v in values.items()))
-
-
 def _slice_end(bars: pd.DataFrame, end) -> pd.DataFrame:
     if end is None:
         return bars
@@ -98,8 +93,8 @@ def _slice_end(bars: pd.DataFrame, end) -> pd.DataFrame:
 
 def prepare(spec: StudySpec | str | Path, storage: str | None = None) -> Context:
     """Load data and build folds, search space and evaluator for a study (a spec or a study file)."""
-    from traderagent.backtest.costs import Costs
     from traderagent.backtest.runner import file_sha256, params_for, read_base, to_timeframe
+    from traderagent.core.costs import Costs
     from traderagent.strategies import registry
 
     study_path = None
@@ -137,29 +132,6 @@ def prepare(spec: StudySpec | str | Path, storage: str | None = None) -> Context
 
 
 # ----------------------------------------------------------------------------------------------- studies
-def fold_study(ctx: Context, k: int, create: bool = True):
-    """The optuna study of fold k (created if absent); refuses a study made from a different spec."""
-    import optuna
-
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    name = fold_study_name(ctx.spec.name, k)
-    if create:
-        study = optuna.create_study(study_name=name, storage=ctx.storage, direction="maximize",
-                                    load_if_exists=True)
-    else:
-        study = optuna.load_study(study_name=name, storage=ctx.storage)
-    have = study.user_attrs.get("spec_hash")
-    if have is None:
-        study.set_user_attr("spec_hash", ctx.hash)
-        study.set_user_attr("fold", ctx.folds[k].as_dict())
-    elif have != ctx.hash:
-        raise UserError(
-            f"study {name!r} in {redact(ctx.storage_url)} was made from a different study file or candle data "
-            f"(hash {have} != {ctx.hash}); rename `name:` in {ctx.source} or use another storage"
-        )
-    return study
-
-
 def _finished(study) -> int:
     from optuna.trial import TrialState
 
