@@ -25,7 +25,7 @@ def test_check_the_plans_file_exits_0_with_a_summary(tmp_path):
         "strategies   grid 30%, dca 25%, smc 25%, trend_follower 20%",
         "capital      100% allocated, at most 4 strategies at once",
         "backtest     equity 10000, fees 0.1% per side, slippage 0.02% per fill, leverage 1x, long only",
-        "risk         max loss per trade 3%, daily loss limit 5%, max exposure 100%, max position 100%",
+        "risk         max loss per trade 3%, daily loss limit 5% (block), max exposure 100%, max position 100%",
         "live         paper on binance: BTC/USDT, ETH/USDT (15m bars)",
     ]
 
@@ -97,7 +97,7 @@ def test_show_prints_the_resolved_config_that_loads_back_identically(tmp_path):
     assert r.returncode == 0, r.stderr
     shown = yaml.safe_load(r.stdout)
     assert shown["backtest"] == {"initial_equity": 10000.0, "fees": "0.1%", "slippage": "0.02%",
-                                 "max_risk_per_trade": "3%", "max_exposure": "100%", "leverage": 1.0,
+                                 "leverage": 1.0,
                                  "allow_short": False}
     assert shown["strategies"]["smc"]["timeframes"] == ["1d", "4h", "1h", "15m"]
     assert shown["strategies"]["trend_follower"]["atr_period"] == 14

@@ -14,7 +14,7 @@ import pytest
 
 from traderagent.data.sample import sample_path
 
-GATES = {"ledger", "cash_exposure", "drawdown", "no_trade_no_return", "fills_in_range", "no_lookahead",
+GATES = {"ledger", "cash_exposure", "drawdown", "no_trade_no_return", "fills_in_range", "no_lookahead", "risk_limits",
          "vectorbt_ledger", "spot_inventory"}
 
 

@@ -91,7 +91,7 @@ def test_sections_absent_from_the_file_take_the_schema_defaults():
     cfg = load_config()
     assert cfg.backtest == BacktestConfig()
     assert (cfg.backtest.initial_equity, cfg.backtest.fees, cfg.backtest.slippage) == (10_000.0, 0.001, 0.0002)
-    assert (cfg.backtest.max_risk_per_trade, cfg.backtest.max_exposure) == (0.03, 1.0)
+    assert (cfg.risk.max_exposure, cfg.risk.max_position, cfg.risk.daily_loss_action) == (1.0, 1.0, "block")
     assert (cfg.backtest.leverage, cfg.backtest.allow_short) == (1.0, False)
     assert cfg.risk.max_loss_per_trade == 0.03
     assert cfg.database.url is None
@@ -126,7 +126,7 @@ def test_fraction_notations_give_the_identical_float(text, fraction):
     ("strategies", "grid", "risk_per_level"), ("strategies", "smc", "risk_per_trade"),
     ("strategies", "trend_follower", "risk_per_trade"), ("strategies", "dca", "price_deviation"),
     ("orchestrator", "capital_allocation", "grid"), ("backtest", "fees"), ("backtest", "slippage"),
-    ("backtest", "max_exposure"), ("risk", "max_loss_per_trade"), ("risk", "daily_loss_limit"),
+    ("risk", "max_position"), ("risk", "max_loss_per_trade"), ("risk", "daily_loss_limit"),
 ])
 def test_every_fraction_field_reads_percent_and_fraction_alike(path):
     def at(value):
@@ -212,9 +212,6 @@ BAD = [
      "config.yaml: strategies.smc.risk_per_trade: must be at most 100% (got '150%')"),
     ({"strategies": {"smc": {"risk_per_trade": 2}}},
      "config.yaml: strategies.smc.risk_per_trade: must be at most 100% (got 2 = 200%); did you mean '2%'?"),
-    ({"strategies": {"smc": {"risk_per_trade": "5%"}}},
-     "config.yaml: strategies.smc.risk_per_trade: 5% is more than risk.max_loss_per_trade (3%); "
-     "lower it or raise the limit"),
     ({"strategies": {"smc": {"risk_per_trade": "0%"}}},
      "config.yaml: strategies.smc.risk_per_trade: must be more than 0% (got '0%')"),
     ({"strategies": {"grid": {"risk_per_level": "half a percent"}}},
@@ -226,8 +223,16 @@ BAD = [
     ({"backtest": {"fees": 0.1}},
      "config.yaml: backtest.fees: must be at most 2% (got 0.1 = 10%); did you mean '0.1%'?"),
     ({"backtest": {"slippage": "-1bps"}}, "config.yaml: backtest.slippage: must be at least 0% (got '-1bps')"),
+    ({"risk": {"max_exposure": "200%", "max_position": "50%"}},
+     "config.yaml: risk.max_exposure: 200% of equity needs backtest.leverage of at least 2 (got 1)"),
     ({"backtest": {"max_exposure": "200%"}},
-     "config.yaml: backtest.max_exposure: 200% of equity needs leverage of at least 2 (got leverage 1)"),
+     "config.yaml: backtest.max_exposure: moved to risk.max_exposure (the risk section owns every limit, for "
+     "backtest and live alike)"),
+    ({"backtest": {"max_risk_per_trade": "2%"}},
+     "config.yaml: backtest.max_risk_per_trade: moved to risk.max_loss_per_trade (the risk section owns every "
+     "limit, for backtest and live alike)"),
+    ({"risk": {"daily_loss_action": "sell"}},
+     "config.yaml: risk.daily_loss_action: must be one of 'block' or 'flatten' (got 'sell')"),
     ({"risk": {"max_position": "120%"}},
      "config.yaml: risk.max_position: must be at most max_exposure (100%) (got 120%)"),
     ({"strategies": {"grid": {"range_percentage": "150%"}}},

@@ -15,6 +15,7 @@ import pytest
 
 from traderagent.backtest import BacktestResult, Costs, run_signals
 from traderagent.backtest.result import canonical_sha256
+from traderagent.config.models import RiskConfig
 from traderagent.core.records import Reason
 from traderagent.core.signals import Signals
 from traderagent.errors import UserError
@@ -162,13 +163,16 @@ def test_exposure_and_cash_cap_a_tight_stop():
     res = run(candles(rows), sig(4, el=[0], stop={0: 99.9}))
     t = one_trade(res)
     assert t["size"] == pytest.approx(EQ / (100.02 * 1.001), rel=1e-12)
-    res = run(candles(rows), sig(4, el=[0], stop={0: 99.9}), max_exposure=0.5)
+    res = run(candles(rows), sig(4, el=[0], stop={0: 99.9}), risk=RiskConfig(max_exposure=0.5, max_position=0.5))
     assert one_trade(res)["size"] * 100.02 == pytest.approx(5_000.0, rel=1e-12)
 
 
-def test_no_stop_sizes_at_max_exposure():
-    res = run(candles(QUIET), sig(6, el=[0], xl=[2]), max_exposure=0.25)
+def test_no_stop_sizes_at_max_exposure_and_max_position():
+    res = run(candles(QUIET), sig(6, el=[0], xl=[2]), risk=RiskConfig(max_exposure=0.25, max_position=0.25))
     assert one_trade(res)["size"] * 100.02 == pytest.approx(2_500.0, rel=1e-12)
+    res = run(candles(QUIET), sig(6, el=[0], xl=[2]), risk=RiskConfig(max_position=0.4))
+    assert one_trade(res)["size"] * 100.02 == pytest.approx(4_000.0, rel=1e-12)
+    assert res.risk_events[0]["rule"] == "max_position" and res.risk_events[0]["action"] == "resized"
 
 
 def test_short_only_when_allowed():
@@ -250,7 +254,8 @@ def test_zero_costs_when_asked():
 
 
 def test_leverage_lets_a_long_borrow_and_vectorbt_still_agrees():
-    res = run(candles(QUIET), sig(6, el=[0], xl=[3]), max_exposure=2.0, leverage=2.0)
+    res = run(candles(QUIET), sig(6, el=[0], xl=[3]), risk=RiskConfig(max_exposure=2.0, max_position=2.0),
+              leverage=2.0)
     t = one_trade(res)
     assert t["size"] * 100.02 == pytest.approx(20_000.0 / 1.001, rel=1e-12)  # 2x equity, entry fee included
     assert res.cash[1] == pytest.approx(-10_000.0, rel=1e-12)  # borrowed
@@ -272,7 +277,7 @@ def test_json_document_shape():
     res = run(candles(QUIET), sig(6, el=[0], xl=[2]))
     js = res.to_json_dict("trend_follower", "BTC/USDT", "1h", {"fast": 10, "x": float("nan")})
     assert list(js) == ["strategy", "symbol", "timeframe", "start", "end", "params", "initial_equity", "final_equity",
-                        "stats", "integrity", "trades", "trades_sha256"]
+                        "stats", "integrity", "risk_blocks", "risk_events", "trades", "trades_sha256"]
     assert list(js["stats"]) == ["total_return", "cagr", "sharpe", "sortino", "max_drawdown", "win_rate",
                                  "profit_factor", "expectancy", "exposure", "trades"]
     assert js["start"] == "2024-01-01T00:00:00Z" and js["end"] == "2024-01-01T05:00:00Z"
@@ -315,7 +320,7 @@ def test_bad_input_is_one_clear_user_error(mutate, match):
 @pytest.mark.parametrize(
     "kw, match",
     [
-        ({"max_exposure": 2.0}, "raise leverage"),
+        ({"risk": 0.03}, "RiskConfig"),
         ({"leverage": 0.5}, "leverage"),
         ({"default_risk": 2.0}, "default_risk"),
         ({"initial_equity": 0.0}, "initial_equity"),

@@ -52,7 +52,7 @@ def run(bars: pd.DataFrame, raw: list[int], p: H.HybridConfig, slippage: float =
     p = p.resolved()
     return orders.run_order_strategy("hybrid", bars, p, "1h", Costs(fees=FEE, slippage=slippage), equity, 0,
                                      features=feats, new_state=H.HybridState.new, simulate=H.simulate,
-                                     output_names=hnb.OUTPUT_NAMES, report_data=H.summary)
+                                     output_names=hnb.OUTPUT_NAMES, report_data=H.summary, risk=None)
 
 
 def fills(result) -> list[tuple]:

@@ -13,6 +13,7 @@ import pytest
 
 from traderagent.backtest import Costs, IntegrityError, check_integrity, run_signals
 from traderagent.backtest import nb as bnb
+from traderagent.config.models import RiskConfig
 from traderagent.core.records import FILL_DTYPE
 from traderagent.core.signals import Signals
 from traderagent.errors import UserError
@@ -46,7 +47,8 @@ def gate_inputs(bars: pd.DataFrame, res) -> dict:
         open_=bars["open"].to_numpy(), high=bars["high"].to_numpy(), low=bars["low"].to_numpy(),
         close=bars["close"].to_numpy(), fills=res.fills.copy(), fill_signal_bar=res.fill_signal_bar.copy(),
         equity=res.equity.copy(), cash=res.cash.copy(), position=res.position.copy(), init_cash=EQ,
-        reference_equity=res.equity.copy(), timeframe="1h", index=bars.index,
+        reference_equity=res.equity.copy(), timeframe="1h", index=bars.index, risk=RiskConfig(), costs=Costs(),
+        risk_events=res.risk_events,
     )
 
 
@@ -65,7 +67,7 @@ def test_honest_run_passes_every_gate_with_details():
     bars, res = honest_run()
     assert res.integrity["ok"]
     assert set(res.integrity["checks"]) == {"ledger", "cash_exposure", "drawdown", "no_trade_no_return",
-                                           "fills_in_range", "no_lookahead", "vectorbt_ledger"}
+                                           "fills_in_range", "no_lookahead", "vectorbt_ledger", "risk_limits"}
     gain = res.final_equity - EQ
     assert f"= {gain:.10g}" in res.integrity["checks"]["ledger"]["detail"]
     assert res.trades["pnl"].sum() == pytest.approx(gain, rel=1e-12)
@@ -142,10 +144,12 @@ def test_negative_cash_without_leverage_is_caught():
     fills["size"][1] *= 1.5
     fills["fee"][[0, 1]] *= 1.5
     report = check_integrity(**consistent(kw, fills), raise_on_fail=False)
-    assert failing(report) == ["cash_exposure"]
+    assert failing(report) == ["cash_exposure", "risk_limits"]  # the guard's 100% cap is broken too
     assert "bar 1 (2024-01-01T01:00:00Z), trade 0: cash" in report["checks"]["cash_exposure"]["detail"]
-    # the same books are fine when 2x leverage is configured
-    assert check_integrity(**consistent(kw, fills), leverage=2.0)["ok"]
+    assert "> 1 x equity" in report["checks"]["risk_limits"]["detail"]
+    # the same books are fine when 2x leverage is configured and the risk section allows 200%
+    two = RiskConfig(max_exposure=2.0, max_position=2.0)
+    assert check_integrity(**{**consistent(kw, fills), "risk": two}, leverage=2.0)["ok"]
 
 
 def test_exposure_above_leverage_is_caught():
@@ -154,8 +158,9 @@ def test_exposure_above_leverage_is_caught():
     fills = kw["fills"].copy()
     fills["size"][[0, 1]] *= 3.0
     fills["fee"][[0, 1]] *= 3.0
-    report = check_integrity(**consistent(kw, fills), leverage=2.0, raise_on_fail=False)
-    assert failing(report) == ["cash_exposure"]
+    two = RiskConfig(max_exposure=2.0, max_position=2.0)
+    report = check_integrity(**{**consistent(kw, fills), "risk": two}, leverage=2.0, raise_on_fail=False)
+    assert failing(report) == ["cash_exposure", "risk_limits"]
     assert "fill 0 (trade 0" in report["checks"]["cash_exposure"]["detail"] and "> leverage 2" in (
         report["checks"]["cash_exposure"]["detail"])
 
@@ -265,8 +270,11 @@ def test_random_signals_on_random_walks_keep_integrity(walk, seed):
     )
     leverage = float(rng.choice([1.0, 1.0, 2.0]))
     costs = Costs(fees=float(rng.choice([0.0, 0.001])), slippage=float(rng.choice([0.0, 0.0002, 0.001])))
-    res = run_signals(bars, s, "15m", costs=costs, allow_short=bool(seed % 2), leverage=leverage,
-                      max_exposure=leverage * float(rng.uniform(0.3, 1.0)))
+    cap = leverage * float(rng.uniform(0.3, 1.0))
+    risk = RiskConfig(max_exposure=cap, max_position=cap, max_loss_per_trade=float(rng.uniform(0.005, 0.05)),
+                      daily_loss_limit=float(rng.choice([0.0, 0.01, 0.05])),
+                      daily_loss_action=str(rng.choice(["block", "flatten"])))
+    res = run_signals(bars, s, "15m", costs=costs, allow_short=bool(seed % 2), leverage=leverage, risk=risk)
     assert res.integrity["ok"], res.integrity
     assert len(res.trades) > 5
     assert (res.fills["bar"] >= res.fill_signal_bar + 1).all()

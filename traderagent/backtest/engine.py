@@ -1,7 +1,8 @@
 """Backtest engine for signal strategies: validate, fill (one numba kernel), book with vectorbt, check, measure.
 
-`run_signals` is the public entry point. The fill rules live only in `nb.simulate_signals_nb`; this
-module validates inputs, hands the resulting fills to vectorbt as an independent ledger
+`run_signals` is the public entry point. Fills come from the signal position machine of the contract layer
+(`core.signal_nb`: the one intrabar rule, the risk guard); this module validates inputs, runs the machine
+(`simulate_signals`), hands the resulting fills to vectorbt as an independent ledger
 (`book_with_vectorbt`), runs the integrity gates (always) and computes the statistics.
 vectorbt is imported lazily (it takes several seconds to import).
 """
@@ -19,12 +20,19 @@ from traderagent.backtest import nb
 from traderagent.backtest.integrity import check_integrity
 from traderagent.backtest.metrics import compute_stats
 from traderagent.backtest.result import BacktestResult, trades_frame
+from traderagent.config.models import RiskConfig
 from traderagent.core.costs import Costs
+from traderagent.core.orders_nb import empty_fills
+from traderagent.core.position import SignalState, signal_params
+from traderagent.core.risk import block_events, day_numbers, risk_params
+from traderagent.core.signal_nb import simulate_signal_machine_nb
 from traderagent.core.signals import Signals
 from traderagent.data import timeframes
 from traderagent.errors import ConfigError, DataError, UserError
 
 _PRICE_COLUMNS = ("open", "high", "low", "close")
+#: The risk guard of a run that names none: the schema's defaults (every run has one).
+DEFAULT_RISK = RiskConfig()
 
 
 def bars_arrays(bars: pd.DataFrame) -> tuple[pd.DatetimeIndex, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -72,7 +80,7 @@ def _signal_arrays(signals: Signals, n: int) -> tuple[np.ndarray, ...]:
     return tuple(out)
 
 
-def _check_settings(costs, initial_equity, default_risk, max_risk_per_trade, max_exposure, leverage) -> None:
+def _check_settings(costs, initial_equity, default_risk, risk, leverage) -> None:
     if not isinstance(costs, Costs):
         raise ConfigError(f"backtest: costs must be a Costs(fees=..., slippage=...) (got {type(costs).__name__})")
 
@@ -81,15 +89,35 @@ def _check_settings(costs, initial_equity, default_risk, max_risk_per_trade, max
 
     if not (number(initial_equity) and initial_equity > 0):
         raise ConfigError(f"backtest: initial_equity={initial_equity!r} must be a positive number")
-    for name, v in (("default_risk", default_risk), ("max_risk_per_trade", max_risk_per_trade)):
-        if not (number(v) and 0.0 < v <= 1.0):
-            raise ConfigError(f"backtest: {name}={v!r} must be a fraction of equity in (0, 1] (0.02 = 2%)")
+    if not (number(default_risk) and 0.0 < default_risk <= 1.0):
+        raise ConfigError(f"backtest: default_risk={default_risk!r} must be a fraction of equity in (0, 1] (0.02 = 2%)")
     if not (number(leverage) and 1.0 <= leverage <= 100.0):
         raise ConfigError(f"backtest: leverage={leverage!r} must be in [1, 100] (1 = spot, no borrowing)")
-    if not (number(max_exposure) and 0.0 < max_exposure <= leverage):
-        raise ConfigError(
-            f"backtest: max_exposure={max_exposure!r} must be in (0, leverage={leverage:g}]; raise leverage to hold more"
-        )
+    if risk is not None and not isinstance(risk, RiskConfig):
+        raise ConfigError(f"backtest: risk must be a RiskConfig (the config's risk section) or None "
+                          f"(got {type(risk).__name__})")
+
+
+def simulate_signals(open_, high, low, close, signals, days, costs: Costs, initial_equity: float,
+                     default_risk: float = 0.02, leverage: float = 1.0, allow_short: bool = False,
+                     risk: RiskConfig | None = DEFAULT_RISK, state: SignalState | None = None) -> dict:
+    """Run the signal position machine (`core.signal_nb`) over every bar: fills by the one intrabar rule, the
+    decision at each close, the risk guard. The fast path the optimizer shares with `run_signals`.
+
+    Returns fills, fill_signal_bar, cash, position, equity (per bar), blocks (the guard's log) and the state."""
+    n = len(close)
+    st = SignalState.new(float(initial_equity)) if state is None else state
+    p = signal_params(costs, default_risk, leverage, allow_short)[0]
+    rp = risk_params(risk, costs)[0]
+    g = st.guard
+    fills = empty_fills(max(16, n // 8))
+    fsb = np.empty(len(fills), dtype=np.int64)
+    cash, pos, eq = np.empty(n), np.empty(n), np.empty(n)
+    fills, fsb, nf, g.log = simulate_signal_machine_nb(
+        open_, high, low, close, *signals, days, p, st.hdr[0], st.book, st.summary[0], rp, g.risk[0], g.book,
+        g.summary[0], g.log, 0, n, fills, fsb, 0, cash, pos, eq)
+    return {"fills": fills[:nf].copy(), "fill_signal_bar": fsb[:nf].copy(), "cash": cash, "position": pos,
+            "equity": eq, "blocks": g.blocks().copy(), "state": st}
 
 
 def _vbt_index(index: pd.DatetimeIndex, rows: np.ndarray) -> pd.DatetimeIndex:
@@ -165,29 +193,28 @@ def run_signals(
     costs: Costs = Costs(),  # noqa: B008 - frozen dataclass, safe as a default
     initial_equity: float = 10_000.0,
     default_risk: float = 0.02,
-    max_risk_per_trade: float = 0.03,
-    max_exposure: float = 1.0,
+    risk: RiskConfig | None = DEFAULT_RISK,
     leverage: float = 1.0,
     allow_short: bool = False,
 ) -> BacktestResult:
     """Backtest `signals` on `bars` (OHLC, UTC open-time index): fill, book, check integrity, measure.
 
-    Decisions at bar t's close fill at bar t+1's open (+ slippage); stops/targets fill intrabar. Entries
-    are sized to lose `signals.risk` (else `default_risk`) of equity at the stop, capped at
-    `max_risk_per_trade`, `max_exposure` x equity and the cash (x `leverage`). Shorts only with
+    Decisions at bar t's close fill at bar t+1's open (+ slippage); stops/targets fill intrabar. Entries are sized to
+    lose `signals.risk` (else `default_risk`) of equity at the stop; the risk guard (`risk`, the config's risk
+    section; the schema's defaults unless given) caps it at max_loss_per_trade, min(max_exposure, max_position) x
+    equity and the cash (x `leverage`), and blocks entries after the daily loss limit. Shorts only with
     `allow_short`. Raises UserError on bad input and IntegrityError if a gate fails.
     """
     tf = timeframes.normalize(timeframe)
-    _check_settings(costs, initial_equity, default_risk, max_risk_per_trade, max_exposure, leverage)
+    _check_settings(costs, initial_equity, default_risk, risk, leverage)
     index, o, h, lo, c = bars_arrays(bars)
     sig = _signal_arrays(signals, len(index))
     init = float(initial_equity)
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
-    fills, fsb, cash, pos, equity = nb.simulate_signals_nb(
-        o, h, lo, c, *sig, init, costs.fees, costs.slippage, float(default_risk), float(max_risk_per_trade),
-        float(max_exposure), float(leverage), bool(allow_short),
-    )
+    run = simulate_signals(o, h, lo, c, sig, day_numbers(index), costs, init, float(default_risk), float(leverage),
+                           bool(allow_short), risk)
+    fills, fsb, cash, pos, equity = (run[k] for k in ("fills", "fill_signal_bar", "cash", "position", "equity"))
     t1 = time.perf_counter()
     timings["simulate"] = t1 - t0
     from traderagent.backtest.vbt import load
@@ -199,10 +226,11 @@ def run_signals(
     book = book_with_vectorbt(index, c, fills, init, tf)
     t3 = time.perf_counter()
     timings["vectorbt_book"] = t3 - t2
+    events = block_events(run["blocks"], index)
     report = check_integrity(
         open_=o, high=h, low=lo, close=c, fills=fills, fill_signal_bar=fsb, equity=equity, cash=cash,
         position=pos, init_cash=init, reference_equity=book["equity"], timeframe=tf, leverage=float(leverage),
-        index=index, raise_on_fail=True,
+        index=index, raise_on_fail=True, risk=risk, costs=costs, risk_events=events,
     )
     t4 = time.perf_counter()
     timings["integrity"] = t4 - t3
@@ -211,12 +239,12 @@ def run_signals(
     stats = compute_stats(equity, init, tf, tcols[6], pos, fills["bar"])
     timings["trades_and_stats"] = time.perf_counter() - t4
     settings = {
-        "initial_equity": init, "default_risk": float(default_risk), "max_risk_per_trade": float(max_risk_per_trade),
-        "max_exposure": float(max_exposure), "leverage": float(leverage), "allow_short": bool(allow_short),
+        "initial_equity": init, "default_risk": float(default_risk), "leverage": float(leverage),
+        "allow_short": bool(allow_short), "risk": None if risk is None else risk.model_dump(mode="json"),
         "vectorbt_credit": book["credit"],
     }
     return BacktestResult(
         index=index, timeframe=tf, initial_equity=init, equity=equity, cash=cash, position=pos, fills=fills,
         fill_signal_bar=fsb, trades=trades, stats=stats, integrity=report, costs=costs, settings=settings,
-        timings=timings, portfolio=book["portfolio"],
+        timings=timings, portfolio=book["portfolio"], risk_events=events,
     )

@@ -16,6 +16,9 @@ equity/cash/position per bar, the initial cash and an independent ledger's equit
   fills_in_range      every fill price lies within its bar's [low, high]
   no_lookahead        every fill happens at or after the bar following the bar of its decision
   vectorbt_ledger     our equity equals the independent ledger's (vectorbt's) on every bar (1e-9 rel.)
+  risk_limits         the risk guard's rules hold in the ledger: exposure caps at every opening fill, no opening
+                      fill after the daily loss limit was reached that day, no stopped trade losing more than
+                      max_loss_per_trade except at a gapped open (`traderagent.backtest.risk_gate`)
 
 A failing gate raises `IntegrityError` (an internal error: a bug in an engine, never bad user input)
 naming the gate and the first bar or trade that breaks it. Results that look too good to be true
@@ -43,6 +46,7 @@ GATES = (
     "fills_in_range",
     "no_lookahead",
     "vectorbt_ledger",
+    "risk_limits",
 )
 TOO_GOOD = "too good: check for lookahead or accounting errors"
 SHARPE_FLAG = 4.0
@@ -75,6 +79,7 @@ class _Ctx:
         self.index = index
         self.n = len(self.close)
         self.replay = None  # (cash_bar, pos_bar, cash_fill, pos_fill) once the fills are known sound
+        self.risk = self.costs = self.exempt = self.reached_days = None  # for risk_limits
 
     def at(self, bar: int) -> str:
         """'bar 17 (2024-01-01T04:15:00Z)' with the bar's open time when an index was given."""
@@ -230,6 +235,12 @@ def _gate_vectorbt(c: _Ctx) -> tuple[bool, str]:
     return True, f"equity equals vectorbt's on all {c.n} bars"
 
 
+def _gate_risk_limits(c: _Ctx) -> tuple[bool, str]:
+    from traderagent.backtest.risk_gate import check_risk_limits
+
+    return check_risk_limits(c, c.risk, c.costs, c.exempt, c.reached_days)
+
+
 _GATE_FUNCS: dict[str, Callable[[_Ctx], tuple[bool, str]]] = {
     "ledger": _gate_ledger,
     "cash_exposure": _gate_cash_exposure,
@@ -238,6 +249,7 @@ _GATE_FUNCS: dict[str, Callable[[_Ctx], tuple[bool, str]]] = {
     "fills_in_range": _gate_fills_in_range,
     "no_lookahead": _gate_no_lookahead,
     "vectorbt_ledger": _gate_vectorbt,
+    "risk_limits": _gate_risk_limits,
 }
 
 
@@ -275,15 +287,25 @@ def check_integrity(
     leverage: float = 1.0,
     index: pd.DatetimeIndex | None = None,
     raise_on_fail: bool = True,
+    risk=None,
+    costs=None,
+    risk_events: list | None = None,
+    exempt: dict | None = None,
 ) -> dict:
     """Run every gate; return {"ok", "checks": {name: {"ok", "detail"}}, "flags": [...]}.
 
     `fill_signal_bar[k]` is the bar whose close decided fill k (for a stop or target: the bar that decided
     the entry). `reference_equity` is an independent ledger's equity per bar (vectorbt's). With
-    `raise_on_fail`, the first failing gate (in `GATES` order) raises IntegrityError.
+    `raise_on_fail`, the first failing gate (in `GATES` order) raises IntegrityError. `risk` (the run's RiskConfig,
+    None: guard off), `costs`, `risk_events` (the guard's log) and `exempt` ({trade: why}) feed `risk_limits`.
     """
     ctx = _Ctx((open_, high, low, close), np.asarray(fills), fill_signal_bar, equity, cash, position, init_cash,
                reference_equity, leverage, index)
+    ctx.risk, ctx.costs, ctx.exempt = risk, costs, exempt
+    ctx.reached_days = None
+    if risk_events is not None and index is not None:
+        days = index.as_unit("ns").asi8 // 86_400_000_000_000
+        ctx.reached_days = {int(days[e["bar"]]) for e in risk_events if e["action"] == "reached"}
     checks = {}
     for name in GATES:
         ok, detail = _GATE_FUNCS[name](ctx)

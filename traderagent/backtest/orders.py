@@ -19,11 +19,13 @@ import numpy as np
 import pandas as pd
 
 from traderagent.backtest import nb
+from traderagent.backtest.engine import DEFAULT_RISK, book_with_vectorbt
 from traderagent.backtest.integrity import REL_TOL, IntegrityError, check_integrity
 from traderagent.backtest.metrics import compute_stats
 from traderagent.backtest.result import ISO, BacktestResult, json_safe, trades_frame
 from traderagent.core.costs import Costs
 from traderagent.core.records import REASON_NAMES
+from traderagent.core.risk import block_events, day_numbers
 from traderagent.data import timeframes
 from traderagent.errors import UserError
 
@@ -95,16 +97,18 @@ def run_order(
     costs: Costs = Costs(),  # noqa: B008 - frozen dataclass
     initial_equity: float = 10_000.0,
     first: int = 0,
+    risk: Any = DEFAULT_RISK,
 ) -> OrderBacktestResult:
-    """Backtest an order strategy (its SPEC): indicators on all `bars`, state machine from bar `first`, results on
-    bars[first:] (fills re-indexed), booked by vectorbt and checked by every gate."""
+    """Backtest an order strategy (its SPEC): indicators on all `bars`, state machine and risk guard (`risk`, the
+    config's risk section; the schema's defaults unless given) from bar `first`, results on bars[first:] (fills
+    re-indexed), booked by vectorbt and checked by every gate."""
     m = spec.extra["machine"]
     params = m.as_params(params)
     if m.prepare is not None:
         params = m.prepare(params)
     return run_order_strategy(spec.name, bars, params, timeframe, costs, initial_equity, first, features=m.features,
                               new_state=m.new_state, simulate=m.simulate, output_names=m.output_names,
-                              report_data=m.report_data)
+                              report_data=m.report_data, risk=risk, risk_exempt=m.risk_exempt)
 
 
 def run_order_strategy(
@@ -121,6 +125,8 @@ def run_order_strategy(
     simulate: Callable,
     output_names: tuple[str, ...],
     report_data: Callable | None = None,
+    risk: Any = DEFAULT_RISK,
+    risk_exempt: Callable | None = None,
 ) -> OrderBacktestResult:
     """Indicators on all `bars`, state machine from bar `first`, results on bars[first:] (fills re-indexed).
 
@@ -132,7 +138,8 @@ def run_order_strategy(
     t0 = time.perf_counter()
     feats = features(bars, params)
     state = new_state(params, init)
-    fills_buf, nf, out = simulate(feats, params, costs, state, start=int(first))
+    fills_buf, nf, out = simulate(feats, params, costs, state, start=int(first), risk=risk,
+                                  days=day_numbers(index_all))
     t1 = time.perf_counter()
     timings["simulate"] = t1 - t0
     fills = fills_buf[:nf].copy()
@@ -148,14 +155,15 @@ def run_order_strategy(
 
     t2 = time.perf_counter()
     timings["vectorbt_import"] = t2 - t1
-    from traderagent.backtest.engine import book_with_vectorbt
-
     book = book_with_vectorbt(index, c, fills, init, tf)
     t3 = time.perf_counter()
     timings["vectorbt_book"] = t3 - t2
+    events = block_events(state.guard.blocks(), index, first)
+    exempt = risk_exempt(out, fills, index) if risk_exempt is not None else None
     report = check_integrity(open_=o, high=h, low=lo, close=c, fills=fills, fill_signal_bar=fsb, equity=equity,
                              cash=cash, position=pos, init_cash=init, reference_equity=book["equity"],
-                             timeframe=tf, leverage=1.0, index=index, raise_on_fail=True)
+                             timeframe=tf, leverage=1.0, index=index, raise_on_fail=True, risk=risk, costs=costs,
+                             risk_events=events, exempt=exempt)
     ok, detail = spot_inventory_gate(fills, pos, len(c), init)
     report["checks"]["spot_inventory"] = {"ok": ok, "detail": detail}
     report["ok"] = bool(report["ok"] and ok)
@@ -169,11 +177,12 @@ def run_order_strategy(
     timings["trades_and_stats"] = time.perf_counter() - t4
     outputs = pd.DataFrame(out, index=index, columns=list(output_names))
     settings = {"initial_equity": init, "first_bar": int(first), "strategy": name,
+                "risk": None if risk is None else risk.model_dump(mode="json"),
                 "params": json_safe(params)}  # the effective params (preset + config + overrides), as in a config file
     result = OrderBacktestResult(
         index=index, timeframe=tf, initial_equity=init, equity=equity, cash=cash, position=pos, fills=fills,
         fill_signal_bar=fsb, trades=trades, stats=stats, integrity=report, costs=costs, settings=settings,
-        timings=timings, portfolio=book["portfolio"], outputs=outputs, state=state,
+        timings=timings, portfolio=book["portfolio"], outputs=outputs, state=state, risk_events=events,
     )
     result.extra = {"params": params}
     if report_data is not None:

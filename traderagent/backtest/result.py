@@ -28,6 +28,7 @@ import pandas as pd
 from traderagent.backtest.metrics import JSON_STATS
 from traderagent.core.costs import Costs
 from traderagent.core.records import REASON_NAMES
+from traderagent.core.risk import block_counts
 
 TRADE_COLUMNS = ("entry_time", "exit_time", "side", "entry_price", "exit_price", "size", "pnl", "fees", "exit_reason")
 ISO = "%Y-%m-%dT%H:%M:%SZ"
@@ -106,6 +107,7 @@ class BacktestResult:
     settings: dict = field(default_factory=dict)
     timings: dict = field(default_factory=dict)
     portfolio: Any = field(default=None, repr=False)  # the vectorbt Portfolio that booked the fills
+    risk_events: list = field(default_factory=list)  # the risk guard's blocks (core.risk.block_events)
 
     @property
     def final_equity(self) -> float:
@@ -158,6 +160,8 @@ class BacktestResult:
             "integrity": json_safe(
                 {"ok": self.integrity["ok"], "checks": self.integrity["checks"], "flags": self.integrity["flags"]}
             ),
+            "risk_blocks": block_counts(self.risk_events),
+            "risk_events": self.risk_events,
             "trades": trades,
             "trades_sha256": canonical_sha256(trades),
         }

@@ -156,13 +156,13 @@ def run_prepared(spec, params, base: pd.DataFrame, base_tf: str, cfg, start=None
         if signal_filter is not None:
             sig = signal_filter(bars_all, tf, sig)
         sig = Signals(*(a[first:] for a in sig))
-        result = run_signals(bars_all.iloc[first:], sig, tf, costs=costs, initial_equity=equity0,
-                             max_risk_per_trade=bt.max_risk_per_trade, max_exposure=bt.max_exposure,
+        result = run_signals(bars_all.iloc[first:], sig, tf, costs=costs, initial_equity=equity0, risk=cfg.risk,
                              leverage=bt.leverage, allow_short=bt.allow_short)
     else:
         from traderagent.backtest.orders import run_order
 
-        result = run_order(spec, bars_all, params, tf, costs=costs, initial_equity=equity0, first=first)
+        result = run_order(spec, bars_all, params, tf, costs=costs, initial_equity=equity0, first=first,
+                           risk=cfg.risk)
     return result, bars_all.iloc[first:], bbt, tf
 
 

@@ -63,6 +63,7 @@ def summary(cfg) -> list[str]:
         f"backtest     equity {bt.initial_equity:.12g}, fees {pct(bt.fees)} per side, slippage {pct(bt.slippage)} "
         f"per fill, leverage {bt.leverage:g}x, {'long and short' if bt.allow_short else 'long only'}",
         f"risk         max loss per trade {pct(risk.max_loss_per_trade)}, daily loss limit "
-        f"{pct(risk.daily_loss_limit)}, max exposure {pct(risk.max_exposure)}, max position {pct(risk.max_position)}",
+        f"{pct(risk.daily_loss_limit)} ({risk.daily_loss_action}), max exposure {pct(risk.max_exposure)}, "
+        f"max position {pct(risk.max_position)}",
         f"live         {live.mode} on {live.exchange}: {', '.join(live.symbols)} ({live.timeframe} bars)",
     ]

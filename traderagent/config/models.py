@@ -181,31 +181,40 @@ class OrchestratorConfig(Section):
 
 # ------------------------------------------------------------------------------------------ backtest, risk
 class BacktestConfig(Section):
-    """Backtest engine settings. Costs are on by default and always shown in reports."""
+    """Backtest engine settings. Costs are on by default and always shown in reports. Risk limits are the `risk`
+    section's (one owner per limit, shared with the live runner)."""
 
     initial_equity: float = Field(10_000.0, gt=0, description="starting equity in the quote currency")
     fees: CostFraction = Field(0.001, description="fee per side as a fraction of the traded notional (0.1%)")
     slippage: CostFraction = Field(0.0002, description="adverse price move per fill (2 bps)")
-    max_risk_per_trade: PositiveFraction = Field(0.03, description="cap on the equity a trade may lose at its stop")
-    max_exposure: ExposureFraction = Field(1.0, description="cap on total position notional / equity")
     leverage: float = Field(1.0, ge=1.0, le=125.0, description="1 = spot (no borrowing)")
     allow_short: bool = Field(False, description="take short entries (needs a venue that allows shorting)")
 
-    @model_validator(mode="after")
-    def _exposure_vs_leverage(self) -> BacktestConfig:
-        if self.max_exposure > self.leverage:
-            _check([("max_exposure", f"{format_percent(self.max_exposure)} of equity needs leverage of at least "
-                                     f"{self.max_exposure:g} (got leverage {self.leverage:g})")])
-        return self
+    @model_validator(mode="before")
+    @classmethod
+    def _moved_keys(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            _check([(key, f"moved to risk.{new} (the risk section owns every limit, for backtest and live alike)")
+                    for key, new in MOVED_TO_RISK.items() if key in data])
+        return data
+
+
+#: Keys the backtest section no longer has -> their key in the risk section.
+MOVED_TO_RISK = {"max_risk_per_trade": "max_loss_per_trade", "max_exposure": "max_exposure"}
 
 
 class RiskConfig(Section):
     """Risk guard limits, enforced by the same code in backtest and live."""
 
-    max_loss_per_trade: PositiveFraction = Field(0.03, description="equity a trade may lose at its stop")
-    daily_loss_limit: PositiveFraction = Field(0.05, description="stop opening trades after losing this in a UTC day")
-    max_exposure: ExposureFraction = Field(1.0, description="total position notional / equity")
-    max_position: ExposureFraction = Field(1.0, description="one position's notional / equity")
+    max_loss_per_trade: PositiveFraction = Field(
+        0.03, description="equity a stop-out may lose, fees and slippage included (entries are sized to it)")
+    daily_loss_limit: UnitFraction = Field(
+        0.05, description="no new positions for the rest of the UTC day once its loss reaches this; 0 = none")
+    daily_loss_action: Literal["block", "flatten"] = Field(
+        "block", description="when the daily loss limit is reached: block new positions, or also close the open "
+                             "ones at the next bar's open")
+    max_exposure: ExposureFraction = Field(1.0, description="total position notional / equity, at every fill")
+    max_position: ExposureFraction = Field(1.0, description="one position's notional / equity, at every fill")
 
     @model_validator(mode="after")
     def _position_vs_exposure(self) -> RiskConfig:
@@ -272,18 +281,11 @@ class AppConfig(Section):
     live: LiveConfig = Field(default_factory=LiveConfig, description="live/paper runner")
 
     @model_validator(mode="after")
-    def _risk_within_limits(self) -> AppConfig:
-        limits = [("risk.max_loss_per_trade", self.risk.max_loss_per_trade),
-                  ("backtest.max_risk_per_trade", self.backtest.max_risk_per_trade)]
-        limit_key, limit = min(limits, key=lambda kv: kv[1])
-        problems = []
-        for name, section in self.strategies.configured().items():
-            risk = getattr(section, "risk_per_trade", None)
-            if risk is not None and risk > limit:
-                problems.append((f"strategies.{name}.risk_per_trade",
-                                 f"{format_percent(risk)} is more than {limit_key} ({format_percent(limit)}); "
-                                 "lower it or raise the limit"))
-        _check(problems)
+    def _exposure_within_leverage(self) -> AppConfig:
+        if self.risk.max_exposure > self.backtest.leverage:
+            _check([("risk.max_exposure", f"{format_percent(self.risk.max_exposure)} of equity needs "
+                                          f"backtest.leverage of at least {self.risk.max_exposure:g} "
+                                          f"(got {self.backtest.leverage:g})")])
         return self
 
 

@@ -25,8 +25,9 @@ class ReasonT(NamedTuple):
     limit: int = 3  # resting limit order (grid level, safety order) touched intrabar
     market: int = 4  # market order of an order strategy, filled at the next bar's open
     end: int = 5  # still open at the end of the data (marked to the last close, not filled)
-    risk: int = 6  # closed by a risk rule (emergency stop, grid stop, daily loss limit)
+    risk: int = 6  # closed by a strategy's own stop rule (DCA emergency or cycle-drawdown stop, grid stop)
     switch: int = 7  # closed or handed over by a regime switch
+    flatten: int = 8  # closed by the risk guard's daily loss limit (daily_loss_action: flatten)
 
 
 Reason = ReasonT()

@@ -61,15 +61,26 @@ class OrderMachine:
     kernel: Callable[..., Any] | None = None
     report_data: Callable[..., dict] | None = None  # (result, params, state, first) -> dict of plain data
     prepare: Callable[[Any], Any] | None = None  # params resolution before a run (the hybrid's machines)
+    risk_exempt: Callable[..., dict] | None = None  # (outputs, fills, index) -> {trade: why} for the risk gate
+
+
+def default_risk() -> Any:
+    """The risk section a run gets when none is given: the schema's defaults (every run has a guard)."""
+    from traderagent.config.models import RiskConfig
+
+    return RiskConfig()
 
 
 def outputs_matrix(m: OrderMachine, bars: Any, params: Any, costs: Any = None, initial_equity: float = 10_000.0,
-                   risk: Any = None) -> np.ndarray:
-    """Per-bar outputs (n, len(output_names)) of a fresh run over all `bars` (for the causality harness)."""
+                   risk: Any = "default") -> np.ndarray:
+    """Per-bar outputs (n, len(output_names)) of a fresh run over all `bars`, risk guard on (the causality harness)."""
     from traderagent.core.costs import Costs
+    from traderagent.core.risk import day_numbers
 
+    risk = default_risk() if risk == "default" else risk
     state = m.new_state(params, initial_equity)
-    return m.simulate(m.features(bars, params), params, costs or Costs(), state, risk=risk)[2]
+    return m.simulate(m.features(bars, params), params, costs or Costs(), state, risk=risk,
+                      days=day_numbers(bars.index))[2]
 
 
 def window_replay(m: OrderMachine, warmup_bars: Callable[[Any], int], bars: Any, params: Any, t: int, window: int,
@@ -80,15 +91,20 @@ def window_replay(m: OrderMachine, warmup_bars: Callable[[Any], int], bars: Any,
     live runner does after a restart: window sufficiency for a stateful strategy (docs/grid_dca.md).
     """
     from traderagent.core.costs import Costs
+    from traderagent.core.risk import day_numbers
 
     costs = costs or Costs()
+    risk = default_risk()
     s = t - window
     state = m.new_state(params, initial_equity)
-    m.simulate(m.features(bars.iloc[: s + 1], params), params, costs, state, 0, s + 1, compact=False)
+    head = bars.iloc[: s + 1]
+    m.simulate(m.features(head, params), params, costs, state, 0, s + 1, risk=risk, days=day_numbers(head.index),
+               compact=False)
     state = type(state).from_bytes(state.to_bytes())
     lo = max(0, s + 1 - warmup_bars(params))
     sub = bars.iloc[lo: t + 1]
-    return m.simulate(m.features(sub, params), params, costs, state, s + 1 - lo, len(sub), compact=False)[2][-1]
+    return m.simulate(m.features(sub, params), params, costs, state, s + 1 - lo, len(sub), risk=risk,
+                      days=day_numbers(sub.index), compact=False)[2][-1]
 
 
 def order_spec(name: str, model: type, machine: OrderMachine, warmup_bars: Callable[[Any], int],

@@ -2,7 +2,7 @@
 
 The optimizer's inner loop is the fast path: the strategy's pure `signals` on the bars up to the window's
 end (so indicators warm up on everything before it and nothing after it exists), then the engine's fill
-kernel `backtest.nb.simulate_signals_nb` and `backtest.metrics.compute_stats` on the window, with no
+kernel `backtest.engine.simulate_signals` (the signal position machine and the risk guard) and `backtest.metrics.compute_stats` on the window, with no
 vectorbt. `Evaluator.full_run` runs the same window through `backtest.engine.run_signals` (vectorbt
 booking and every integrity gate); the walk-forward uses it for each fold's OOS run and the stitched
 result, and checks that it agrees with the fast path.
@@ -27,8 +27,10 @@ import numpy as np
 import pandas as pd
 
 from traderagent.backtest import nb
+from traderagent.backtest.engine import DEFAULT_RISK, simulate_signals
 from traderagent.backtest.metrics import compute_stats
 from traderagent.core.costs import Costs
+from traderagent.core.risk import day_numbers
 from traderagent.core.signals import Signals
 from traderagent.data.resample import bars_by_timeframe
 from traderagent.errors import UserError
@@ -125,8 +127,9 @@ class Evaluator:
         self.bars = bars
         self.timeframe = timeframe
         self.costs = costs
-        self.engine = {"initial_equity": 10_000.0, "default_risk": 0.02, "max_risk_per_trade": 0.03,
-                       "max_exposure": 1.0, "leverage": 1.0, "allow_short": False, **(engine or {})}
+        self.engine = {"initial_equity": 10_000.0, "default_risk": 0.02, "risk": DEFAULT_RISK, "leverage": 1.0,
+                       "allow_short": False, **(engine or {})}
+        self._days = day_numbers(bars.index)
         self.fixed = dict(fixed or {})
         self.source = source
         self._ns = bars.index.as_unit("ns").asi8
@@ -173,10 +176,9 @@ class Evaluator:
         e = self.engine
         o, h, lo, c = (a[start:end] for a in self._ohlc)
         init = float(e["initial_equity"])
-        fills, _, _, pos, equity = nb.simulate_signals_nb(
-            o, h, lo, c, *sig, init, self.costs.fees, self.costs.slippage, float(e["default_risk"]),
-            float(e["max_risk_per_trade"]), float(e["max_exposure"]), float(e["leverage"]), bool(e["allow_short"]),
-        )
+        run = simulate_signals(o, h, lo, c, tuple(sig), self._days[start:end], self.costs, init,
+                               float(e["default_risk"]), float(e["leverage"]), bool(e["allow_short"]), e["risk"])
+        fills, pos, equity = run["fills"], run["position"], run["equity"]
         tcols = nb.trades_from_fills_nb(fills, c[-1], len(c) - 1)
         stats = compute_stats(equity, init, self.timeframe, tcols[6], pos, fills["bar"])
         return Evaluation(start, end, init, equity, stats, tcols[0], tcols[6],
@@ -190,12 +192,12 @@ class Evaluator:
             from traderagent.backtest.orders import run_order
 
             return run_order(self.spec, self.bars.iloc[:end], params, self.timeframe, costs=self.costs,
-                             initial_equity=float(self.engine["initial_equity"]), first=start)
+                             initial_equity=float(self.engine["initial_equity"]), first=start,
+                             risk=self.engine["risk"])
 
         sig = signals if signals is not None else self.window_signals(params, start, end)
         e = self.engine
         return run_signals(self.bars.iloc[start:end], sig, self.timeframe, costs=self.costs,
                            initial_equity=float(e["initial_equity"]), default_risk=float(e["default_risk"]),
-                           max_risk_per_trade=float(e["max_risk_per_trade"]),
-                           max_exposure=float(e["max_exposure"]), leverage=float(e["leverage"]),
+                           risk=e["risk"], leverage=float(e["leverage"]),
                            allow_short=bool(e["allow_short"]))

@@ -119,8 +119,8 @@ def prepare(spec: StudySpec | str | Path, storage: str | None = None) -> Context
     bt = cfg.backtest
     costs = Costs(fees=bt.fees if spec.fees is None else spec.fees,
                   slippage=bt.slippage if spec.slippage is None else spec.slippage)
-    engine = {"initial_equity": bt.initial_equity, "max_risk_per_trade": bt.max_risk_per_trade,
-              "max_exposure": bt.max_exposure, "leverage": bt.leverage, "allow_short": bt.allow_short}
+    engine = {"initial_equity": bt.initial_equity, "risk": cfg.risk, "leverage": bt.leverage,
+              "allow_short": bt.allow_short}
     evaluator = Evaluator(strategy, base, bars, tf, costs, engine, fixed={}, source=source)
     folds = make_folds(len(bars), spec.folds.n, spec.folds.scheme, spec.folds.in_sample_ratio,
                        purge_bars(spec, tf), first)

@@ -8,7 +8,6 @@ booking, gates and the result come from `traderagent.backtest.orders`. See docs/
 
 from __future__ import annotations
 
-import io
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -22,10 +21,11 @@ from traderagent.config.validation import validate
 from traderagent.core.costs import Costs
 from traderagent.core.orders_nb import book_arrays, empty_fills
 from traderagent.core.records import Reason
+from traderagent.core.risk import kernel_risk
 from traderagent.core.spec import OrderMachine, order_spec
 from traderagent.core.spec import outputs_matrix as _outputs_matrix
 from traderagent.core.spec import window_replay as _window_replay
-from traderagent.core.state import BookState
+from traderagent.core.state import BookState, Guard, grow, load_npz
 from traderagent.indicators.nb import adx_1d_nb, ema_1d_nb
 from traderagent.strategies import dca_nb as dnb
 
@@ -87,10 +87,11 @@ class DcaState(BookState):
 
     hdr: np.ndarray
     ladder: np.ndarray
-    book: np.ndarray
+    book: np.ndarray  # the desired book
     summary: np.ndarray
-    log: np.ndarray  # ladder log (report data); rows beyond hdr-less count n_log are unused
+    log: np.ndarray  # ladder log (report data); rows beyond n_log are unused
     n_log: int = 0
+    guard: Guard | None = None  # the risk guard's state and the guarded book
 
     @classmethod
     def new(cls, params: DcaConfig, cash: float) -> DcaState:
@@ -104,28 +105,23 @@ class DcaState(BookState):
         h["stop_price"] = np.nan
         ladder = np.zeros(max(int(params.max_safety_orders), 1), dtype=dnb.LADDER_DTYPE)
         book, summary = book_arrays(max(int(params.max_safety_orders), 1) + dnb.MAX_SCALE + 3)
-        return cls(hdr, ladder, book, summary, np.empty(64, dtype=dnb.LADDER_LOG_DTYPE), 0)
+        return cls(hdr, ladder, book, summary, np.empty(64, dtype=dnb.LADDER_LOG_DTYPE), 0, Guard.new(len(book)))
 
     def arrays(self) -> tuple[np.ndarray, ...]:
-        return self.hdr, self.ladder, self.book, self.summary, self.log[: self.n_log]
+        return self.hdr, self.ladder, self.book, self.summary, self.log[: self.n_log], *self.guard.arrays()
 
     def copy(self) -> DcaState:
-        return DcaState(self.hdr.copy(), self.ladder.copy(), self.book.copy(), self.summary.copy(), self.log.copy(),
-                        self.n_log)
+        return DcaState.from_bytes(self.to_bytes())
 
     def to_bytes(self) -> bytes:
         return self.savez(hdr=self.hdr, ladder=self.ladder, book=self.book, summary=self.summary,
-                          log=self.log[: self.n_log])
+                          log=self.log[: self.n_log], guard=np.frombuffer(self.guard.to_bytes(), np.uint8))
 
     @classmethod
     def from_bytes(cls, data: bytes) -> DcaState:
-        with np.load(io.BytesIO(data), allow_pickle=False) as z:
-            log = z["log"].copy()
-            n = len(log)
-            buf = np.empty(max(64, 2 * n), dtype=dnb.LADDER_LOG_DTYPE)
-            buf[:n] = log
-            return cls(z["hdr"].copy(), z["ladder"].copy(), z["book"].copy(), z["summary"].copy(), buf, n)
-
+        z = load_npz(data)
+        return cls(z["hdr"], z["ladder"], z["book"], z["summary"], grow(z["log"]), len(z["log"]),
+                   Guard.from_bytes(z["guard"].tobytes()))
 
 
 # ------------------------------------------------------------------------------------------------ runs
@@ -146,15 +142,19 @@ def warmup_bars(params: DcaConfig) -> int:
 
 def simulate(feats: tuple[np.ndarray, ...], params: DcaConfig, costs: Costs, state: DcaState, start: int = 0,
              end: int | None = None, fills: np.ndarray | None = None, n_fills: int = 0,
-             out: np.ndarray | None = None, risk=None, compact: bool = True) -> tuple[np.ndarray, int, np.ndarray]:
-    """Step the kernel over bars start..end-1, mutating `state`; returns (fills, n_fills, out)."""
+             out: np.ndarray | None = None, risk=None, days: np.ndarray | None = None,
+             compact: bool = True) -> tuple[np.ndarray, int, np.ndarray]:
+    """Step the kernel over bars start..end-1, mutating `state`; returns (fills, n_fills, out).
+
+    `risk` is the risk section (RiskConfig; None: guard off) and `days` the bars' UTC day numbers."""
     n = len(feats[3])
     end = n if end is None else end
     fills = empty_fills() if fills is None else fills
     out = np.full((n, dnb.N_OUT), np.nan) if out is None else out
-    fills, nf, state.log, state.n_log = dnb.simulate_dca_nb(
-        *feats, kernel_params(params, costs)[0], state.hdr[0], state.ladder, state.book, state.summary[0], start, end,
-        fills, n_fills, state.log, state.n_log, out)
+    rp, days = kernel_risk(risk, costs, days, n)
+    fills, nf, state.log, state.n_log, state.guard.log = dnb.simulate_dca_nb(
+        *feats, days, kernel_params(params, costs)[0], state.hdr[0], state.ladder, state.book, state.summary[0], rp,
+        *state.guard.args(), start, end, fills, n_fills, state.log, state.n_log, out)
     return fills, nf, out
 
 

@@ -23,6 +23,8 @@ from numba import njit
 
 from traderagent.core.orders_nb import (
     FLAG_ALL,
+    FLAG_OPEN,
+    FLAG_STOP_AVG,
     OrderKind,
     add_intent_nb,
     bar_events_nb,
@@ -31,6 +33,14 @@ from traderagent.core.orders_nb import (
     push_fill_nb,
 )
 from traderagent.core.records import FILL_DTYPE, Reason, Side
+from traderagent.core.risk_nb import (
+    TAG_FLATTEN,
+    risk_close_nb,
+    risk_fill_quote_nb,
+    risk_filter_nb,
+    risk_new_bar_nb,
+    risk_on_fills_nb,
+)
 
 IDLE = 0
 ENTERING = 1
@@ -229,9 +239,9 @@ def dca_on_fill_nb(h, ladder, p, fills, nf: int, log, nlog: int, bar: int, tag: 
             r.filled = 1
             h.n_safety += 1
         return fills, nf + 1, log, nlog, False
-    if tag == TAG_STOP:
+    if tag == TAG_STOP or tag == TAG_FLATTEN:  # the emergency stop, or the risk guard's flatten
         size = h.position
-        reason = Reason.risk
+        reason = Reason.risk if tag == TAG_STOP else Reason.flatten
     else:
         size = min(size, h.position)
         reason = Reason.target if tag == TAG_TP else Reason.limit
@@ -243,8 +253,8 @@ def dca_on_fill_nb(h, ladder, p, fills, nf: int, log, nlog: int, bar: int, tag: 
         h.cost_basis = h.avg * h.position
     if tag <= TAG_SCALE:
         h.scale_done[TAG_SCALE - tag] = 1
-    if tag == TAG_STOP or h.position <= EPS * max(h.cost_basis / max(h.avg, EPS), 1.0):
-        _end_cycle(h, p, tag == TAG_STOP)
+    if tag == TAG_STOP or tag == TAG_FLATTEN or h.position <= EPS * max(h.cost_basis / max(h.avg, EPS), 1.0):
+        _end_cycle(h, p, tag == TAG_STOP or tag == TAG_FLATTEN)
         return fills, nf, log, nlog, True
     return fills, nf, log, nlog, False
 
@@ -269,15 +279,16 @@ def dca_make_book_nb(h, ladder, book, summary, p) -> None:
     clear_book_nb(summary)
     h.tp_price = np.nan
     h.stop_price = np.nan
-    if h.status == ENTERING:
-        add_intent_nb(book, summary, OrderKind.market, Side.buy, np.nan, 0.0, h.base_quote, TAG_BASE, 0)
+    if h.status == ENTERING:  # the stop laid after the base fill is announced to the risk guard (price field)
+        flags = FLAG_OPEN | (FLAG_STOP_AVG if p.stop_fraction > 0 else 0)
+        add_intent_nb(book, summary, OrderKind.market, Side.buy, p.stop_fraction, 0.0, h.base_quote, TAG_BASE, flags)
         return
     if h.status != IN:
         return
     for k in range(p.max_safety):
         r = ladder[k]
         if r.placed == 1 and r.filled == 0 and r.qty > 0:
-            add_intent_nb(book, summary, OrderKind.limit, Side.buy, r.price, r.qty, 0.0, k, 0)
+            add_intent_nb(book, summary, OrderKind.limit, Side.buy, r.price, r.qty, 0.0, k, FLAG_OPEN)
     rest = h.position
     for i in range(p.n_scale):
         if h.scale_done[i] == 0:
@@ -290,7 +301,11 @@ def dca_make_book_nb(h, ladder, book, summary, p) -> None:
     stop = dca_stop_price_nb(h, p)
     if stop > 0:
         h.stop_price = stop
-        add_intent_nb(book, summary, OrderKind.stop, Side.sell, stop, h.position, 0.0, TAG_STOP, FLAG_ALL)
+        if p.stop_ref == 1 and p.stop_fraction > 0:  # follows the average: the guard prices it after averaging
+            add_intent_nb(book, summary, OrderKind.stop, Side.sell, stop, h.position, p.stop_fraction, TAG_STOP,
+                          FLAG_ALL | FLAG_STOP_AVG)
+        else:
+            add_intent_nb(book, summary, OrderKind.stop, Side.sell, stop, h.position, 0.0, TAG_STOP, FLAG_ALL)
 
 
 @njit(cache=True)
@@ -327,7 +342,8 @@ def dca_step_nb(h, ladder, book, summary, p, bar: int, c: float, ema_fast: float
 def dca_bar_nb(h, ladder, book, summary, p, fills, nf: int, log, nlog: int, i: int, o: float, hi: float,
                lo: float, c: float, ema_fast: float, ema_slow: float, adx: float, plus_di: float,
                minus_di: float, slots_free: int, ev_idx, ev_price, ev_phase, ev_key, ev_rank):
-    """One bar: fills of the resting book by the intrabar rule, then the step at the close."""
+    """One bar without the risk guard (the multi-symbol concurrency check of `simulate_dca_multi_nb`): fills of the
+    desired book by the intrabar rule, then the step at the close."""
     if may_fill_nb(summary, hi, lo):
         m = bar_events_nb(book, summary, o, hi, lo, p.slippage, ev_idx, ev_price, ev_phase, ev_key, ev_rank)
         for e in range(m):
@@ -361,21 +377,57 @@ def _record(out, i: int, h, ladder, p, c: float) -> None:
 
 
 @njit(cache=True)
-def simulate_dca_nb(open_, high, low, close, ema_fast, ema_slow, adx, plus_di, minus_di, p, h, ladder, book,
-                    summary, start: int, end: int, fills, nf: int, log, nlog: int, out):
-    """Run bars start..end-1 for one symbol (state updated in place, outputs in out[i])."""
-    cap = book.shape[0]
+def dca_fill_bar_nb(h, ladder, p, gbook, gsum, rp, rs, rlog, fills, nf: int, log, nlog: int, bar: int, o: float,
+                    hi: float, lo: float, ev_idx, ev_price, ev_phase, ev_key, ev_rank):
+    """The bar's fills of the guarded book by the intrabar rule, each fed to the machine and the risk guard; the base
+    order spends what the guard allows at its fill. Returns (fills, nf, log, nlog, rlog)."""
+    if not may_fill_nb(gsum, hi, lo):
+        return fills, nf, log, nlog, rlog
+    m = bar_events_nb(gbook, gsum, o, hi, lo, p.slippage, ev_idx, ev_price, ev_phase, ev_key, ev_rank)
+    for e in range(m):
+        b = gbook[ev_idx[e]]
+        quote, rlog = risk_fill_quote_nb(rs, rp, b, ev_price[e], h.cash, bar, rlog)
+        if b.quote > 0 and quote <= 0:
+            continue
+        n0 = nf
+        fills, nf, log, nlog, cancel = dca_on_fill_nb(h, ladder, p, fills, nf, log, nlog, bar, b.tag, ev_price[e],
+                                                      b.size, quote)
+        risk_on_fills_nb(rs, fills, n0, nf)
+        if cancel:
+            break
+    return fills, nf, log, nlog, rlog
+
+
+@njit(cache=True)
+def dca_close_nb(h, ladder, book, summary, p, gbook, gsum, rp, rs, rlog, bar: int, c: float, ema_fast: float,
+                 ema_slow: float, adx: float, plus_di: float, minus_di: float, slots_free: int):
+    """The step at bar `bar`'s close, then the risk guard (desired book -> guarded book). Returns the guard's log."""
+    dca_step_nb(h, ladder, book, summary, p, bar, c, ema_fast, ema_slow, adx, plus_di, minus_di, slots_free)
+    eq = h.cash + h.position * c
+    rlog = risk_close_nb(rs, rp, eq, bar, rlog)
+    return risk_filter_nb(rs, rp, book, summary, gbook, gsum, eq, c, bar, rlog)
+
+
+@njit(cache=True)
+def simulate_dca_nb(open_, high, low, close, ema_fast, ema_slow, adx, plus_di, minus_di, days, p, h, ladder, book,
+                    summary, rp, rs, gbook, gsum, rlog, start: int, end: int, fills, nf: int, log, nlog: int, out):
+    """Run bars start..end-1 for one symbol (state updated in place, outputs in out[i]): the guarded book's fills,
+    the step at the close, the risk guard. Returns (fills, n_fills, ladder log, n_log, guard log)."""
+    cap = gbook.shape[0]
     ev_idx = np.empty(cap, dtype=np.int64)
     ev_price = np.empty(cap)
     ev_phase = np.empty(cap, dtype=np.int64)
     ev_key = np.empty(cap)
     ev_rank = np.empty(cap, dtype=np.int64)
     for i in range(start, end):
-        fills, nf, log, nlog = dca_bar_nb(h, ladder, book, summary, p, fills, nf, log, nlog, i, open_[i], high[i],
-                                          low[i], close[i], ema_fast[i], ema_slow[i], adx[i], plus_di[i],
-                                          minus_di[i], 1, ev_idx, ev_price, ev_phase, ev_key, ev_rank)
+        risk_new_bar_nb(rs, days[i], h.cash + h.position * close[i - 1] if i > 0 else h.cash)
+        fills, nf, log, nlog, rlog = dca_fill_bar_nb(h, ladder, p, gbook, gsum, rp, rs, rlog, fills, nf, log, nlog, i,
+                                                     open_[i], high[i], low[i], ev_idx, ev_price, ev_phase, ev_key,
+                                                     ev_rank)
+        rlog = dca_close_nb(h, ladder, book, summary, p, gbook, gsum, rp, rs, rlog, i, close[i], ema_fast[i],
+                            ema_slow[i], adx[i], plus_di[i], minus_di[i], 1)
         _record(out, i, h, ladder, p, close[i])
-    return fills, nf, log, nlog
+    return fills, nf, log, nlog, rlog
 
 
 @njit(cache=True)

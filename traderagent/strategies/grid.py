@@ -10,7 +10,6 @@ See docs/grid_dca.md for the rules in prose.
 
 from __future__ import annotations
 
-import io
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -22,10 +21,11 @@ from traderagent.config.models import GridConfig, grid_presets
 from traderagent.config.validation import validate
 from traderagent.core.costs import Costs
 from traderagent.core.orders_nb import book_arrays, empty_fills
+from traderagent.core.risk import kernel_risk
 from traderagent.core.spec import OrderMachine, order_spec
 from traderagent.core.spec import outputs_matrix as _outputs_matrix
 from traderagent.core.spec import window_replay as _window_replay
-from traderagent.core.state import BookState
+from traderagent.core.state import BookState, Guard, load_npz
 from traderagent.errors import ConfigError
 from traderagent.indicators.nb import adx_1d_nb, atr_1d_nb
 from traderagent.strategies import grid_nb as gnb
@@ -123,8 +123,9 @@ class GridState(BookState):
     hdr: np.ndarray  # GRID_STATE_DTYPE, shape (1,)
     slots: np.ndarray  # SLOT_DTYPE, shape (n_levels - 1,)
     levels: np.ndarray  # float64, shape (n_levels,)
-    book: np.ndarray  # INTENT_DTYPE
+    book: np.ndarray  # INTENT_DTYPE: the desired book
     summary: np.ndarray  # BOOK_SUMMARY_DTYPE, shape (1,)
+    guard: Guard  # the risk guard's state and the guarded book
 
     @classmethod
     def new(cls, params: GridConfig, cash: float) -> GridState:
@@ -135,23 +136,22 @@ class GridState(BookState):
         slots = np.zeros(n - 1, dtype=gnb.SLOT_DTYPE)
         slots["trade"] = -1
         book, summary = book_arrays(2 * n + 4)
-        return cls(hdr, slots, np.full(n, np.nan), book, summary)
+        return cls(hdr, slots, np.full(n, np.nan), book, summary, Guard.new(len(book)))
 
     def copy(self) -> GridState:
-        return GridState(*(a.copy() for a in self.arrays()))
+        return GridState.from_bytes(self.to_bytes())
 
     def arrays(self) -> tuple[np.ndarray, ...]:
-        return self.hdr, self.slots, self.levels, self.book, self.summary
+        return self.hdr, self.slots, self.levels, self.book, self.summary, *self.guard.arrays()
 
     def to_bytes(self) -> bytes:
-        return self.savez(hdr=self.hdr, slots=self.slots, levels=self.levels, book=self.book, summary=self.summary)
+        return self.savez(hdr=self.hdr, slots=self.slots, levels=self.levels, book=self.book, summary=self.summary,
+                          guard=np.frombuffer(self.guard.to_bytes(), np.uint8))
 
     @classmethod
     def from_bytes(cls, data: bytes) -> GridState:
-        with np.load(io.BytesIO(data), allow_pickle=False) as z:
-            return cls(z["hdr"].copy(), z["slots"].copy(), z["levels"].copy(), z["book"].copy(),
-                       z["summary"].copy())
-
+        z = load_npz(data)
+        return cls(z["hdr"], z["slots"], z["levels"], z["book"], z["summary"], Guard.from_bytes(z["guard"].tobytes()))
 
 
 # ------------------------------------------------------------------------------------------------ runs
@@ -173,15 +173,20 @@ def warmup_bars(params: GridConfig) -> int:
 
 def simulate(feats: tuple[np.ndarray, ...], params: GridConfig, costs: Costs, state: GridState,
              start: int = 0, end: int | None = None, fills: np.ndarray | None = None, n_fills: int = 0,
-             out: np.ndarray | None = None, risk=None, compact: bool = True) -> tuple[np.ndarray, int, np.ndarray]:
-    """Step the kernel over bars start..end-1 of `feats`, mutating `state`; returns (fills, n_fills, out)."""
+             out: np.ndarray | None = None, risk=None, days: np.ndarray | None = None,
+             compact: bool = True) -> tuple[np.ndarray, int, np.ndarray]:
+    """Step the kernel over bars start..end-1 of `feats`, mutating `state`; returns (fills, n_fills, out).
+
+    `risk` is the risk section (RiskConfig; None: guard off) and `days` the bars' UTC day numbers."""
     o, h, lo, c, atr, adx = feats
     n = len(c)
     end = n if end is None else end
     fills = empty_fills() if fills is None else fills
     out = np.full((n, gnb.N_OUT), np.nan) if out is None else out
-    fills, nf = gnb.simulate_grid_nb(o, h, lo, c, atr, adx, kernel_params(params, costs)[0], state.hdr[0], state.slots,
-                                     state.levels, state.book, state.summary[0], start, end, fills, n_fills, out)
+    rp, days = kernel_risk(risk, costs, days, n)
+    fills, nf, state.guard.log = gnb.simulate_grid_nb(
+        o, h, lo, c, atr, adx, days, kernel_params(params, costs)[0], state.hdr[0], state.slots, state.levels,
+        state.book, state.summary[0], rp, *state.guard.args(), start, end, fills, n_fills, out)
     return fills, nf, out
 
 

@@ -25,6 +25,7 @@ from numba import njit
 
 from traderagent.core.orders_nb import (
     FLAG_ALL,
+    FLAG_OPEN,
     OrderKind,
     add_intent_nb,
     bar_events_nb,
@@ -33,6 +34,14 @@ from traderagent.core.orders_nb import (
     push_fill_nb,
 )
 from traderagent.core.records import Reason, Side
+from traderagent.core.risk_nb import (
+    TAG_FLATTEN,
+    risk_close_nb,
+    risk_fill_quote_nb,
+    risk_filter_nb,
+    risk_new_bar_nb,
+    risk_on_fills_nb,
+)
 
 # status codes
 FLAT = 0  # not built (waiting for calm ADX / first bar)
@@ -239,11 +248,11 @@ def grid_make_book_nb(h, slots, levels, book, summary, p) -> None:
     if h.status != ACTIVE and h.status != PAUSED:
         return
     if h.init_quote > 0:
-        add_intent_nb(book, summary, OrderKind.market, Side.buy, np.nan, 0.0, h.init_quote, TAG_INIT, 0)
+        add_intent_nb(book, summary, OrderKind.market, Side.buy, np.nan, 0.0, h.init_quote, TAG_INIT, FLAG_OPEN)
     for k in range(p.n_levels - 1):
         s = slots[k]
         if s.pending > EPS * s.qty and h.status == ACTIVE:
-            add_intent_nb(book, summary, OrderKind.limit, Side.buy, levels[k], s.pending, 0.0, 2 * k, 0)
+            add_intent_nb(book, summary, OrderKind.limit, Side.buy, levels[k], s.pending, 0.0, 2 * k, FLAG_OPEN)
         if s.held > EPS * s.qty:
             add_intent_nb(book, summary, OrderKind.limit, Side.sell, levels[k + 1], s.held, 0.0, 2 * k + 1, 0)
     if h.stop_price > 0:
@@ -362,9 +371,10 @@ def grid_on_fill_nb(h, slots, levels, p, fills, nf: int, bar: int, tag: int, sid
     if tag == TAG_INIT:
         fills, nf = _fill_init(h, slots, p, fills, nf, bar, price, quote)
         return fills, nf, False
-    if tag == TAG_STOP or tag == TAG_LIQ:
-        fills, nf = _sell_all(h, slots, p, fills, nf, bar, price, Reason.risk if tag == TAG_STOP else Reason.market)
-        if tag == TAG_STOP:
+    if tag == TAG_STOP or tag == TAG_LIQ or tag == TAG_FLATTEN:
+        reason = Reason.risk if tag == TAG_STOP else (Reason.flatten if tag == TAG_FLATTEN else Reason.market)
+        fills, nf = _sell_all(h, slots, p, fills, nf, bar, price, reason)
+        if tag != TAG_LIQ:  # the grid stop, or the risk guard's flatten: cool down like a stop
             h.status = STOPPED
             h.cooldown = p.stop_cooldown_bars + 1  # counted down from the stop bar's own close
             h.stops += 1
@@ -445,31 +455,57 @@ def grid_step_nb(h, slots, levels, book, summary, p, bar: int, c: float, atr: fl
 
 
 @njit(cache=True)
-def simulate_grid_nb(open_, high, low, close, atr, adx, p, h, slots, levels, book, summary,
-                     start: int, end: int, fills, nf: int, out):
-    """Run bars start..end-1: the bar's fills by the intrabar rule (orders_nb), then the step at its close.
+def grid_fill_bar_nb(h, slots, levels, p, gbook, gsum, rp, rs, log, fills, nf: int, bar: int, open_: float,
+                     high: float, low: float, ev_idx, ev_price, ev_phase, ev_key, ev_rank):
+    """The bar's fills of the guarded book by the intrabar rule (core.orders_nb), each fed to the state machine and
+    the risk guard; an opening market buy spends what the guard allows at its fill. Returns (fills, nf, log)."""
+    if not may_fill_nb(gsum, high, low):
+        return fills, nf, log
+    m = bar_events_nb(gbook, gsum, open_, high, low, p.slippage, ev_idx, ev_price, ev_phase, ev_key, ev_rank)
+    for e in range(m):
+        o = gbook[ev_idx[e]]
+        quote, log = risk_fill_quote_nb(rs, rp, o, ev_price[e], h.cash, bar, log)
+        if o.quote > 0 and quote <= 0:
+            continue
+        n0 = nf
+        fills, nf, cancel = grid_on_fill_nb(h, slots, levels, p, fills, nf, bar, o.tag, o.side, ev_price[e], o.size,
+                                            quote)
+        risk_on_fills_nb(rs, fills, n0, nf)
+        if cancel:
+            break
+    return fills, nf, log
+
+
+@njit(cache=True)
+def grid_close_nb(h, slots, levels, book, summary, p, gbook, gsum, rp, rs, log, bar: int, c: float, atr: float,
+                  adx: float):
+    """The step at bar `bar`'s close, then the risk guard: the desired book becomes the guarded book. Returns log."""
+    grid_step_nb(h, slots, levels, book, summary, p, bar, c, atr, adx)
+    eq = h.cash + h.position * c
+    log = risk_close_nb(rs, rp, eq, bar, log)
+    return risk_filter_nb(rs, rp, book, summary, gbook, gsum, eq, c, bar, log)
+
+
+@njit(cache=True)
+def simulate_grid_nb(open_, high, low, close, atr, adx, days, p, h, slots, levels, book, summary, rp, rs, gbook, gsum,
+                     log, start: int, end: int, fills, nf: int, out):
+    """Run bars start..end-1: the guarded book's fills by the intrabar rule (core.orders_nb), then the step at the
+    close and the risk guard (core.risk_nb).
 
     State arrays are updated in place (so a run can be continued); per-bar outputs go to out[i].
-    Returns (fills, n_fills).
+    Returns (fills, n_fills, log).
     """
-    cap = book.shape[0]
+    cap = gbook.shape[0]
     ev_idx = np.empty(cap, dtype=np.int64)
     ev_price = np.empty(cap)
     ev_phase = np.empty(cap, dtype=np.int64)
     ev_key = np.empty(cap)
     ev_rank = np.empty(cap, dtype=np.int64)
     for i in range(start, end):
-        hi, lo = high[i], low[i]
-        if may_fill_nb(summary, hi, lo):
-            m = bar_events_nb(book, summary, open_[i], hi, lo, p.slippage, ev_idx, ev_price, ev_phase, ev_key,
-                              ev_rank)
-            for e in range(m):
-                o = book[ev_idx[e]]
-                fills, nf, cancel = grid_on_fill_nb(h, slots, levels, p, fills, nf, i, o.tag, o.side,
-                                                    ev_price[e], o.size, o.quote)
-                if cancel:
-                    break
-        grid_step_nb(h, slots, levels, book, summary, p, i, close[i], atr[i], adx[i])
+        risk_new_bar_nb(rs, days[i], h.cash + h.position * close[i - 1] if i > 0 else h.cash)
+        fills, nf, log = grid_fill_bar_nb(h, slots, levels, p, gbook, gsum, rp, rs, log, fills, nf, i, open_[i],
+                                          high[i], low[i], ev_idx, ev_price, ev_phase, ev_key, ev_rank)
+        log = grid_close_nb(h, slots, levels, book, summary, p, gbook, gsum, rp, rs, log, i, close[i], atr[i], adx[i])
         out[i, 0] = h.cash
         out[i, 1] = h.position
         out[i, 2] = h.cash + h.position * close[i]
@@ -482,4 +518,4 @@ def simulate_grid_nb(open_, high, low, close, atr, adx, p, h, slots, levels, boo
         out[i, 9] = h.held_cost
         out[i, 10] = h.cap
         out[i, 11] = h.cycles
-    return fills, nf
+    return fills, nf, log

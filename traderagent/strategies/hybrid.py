@@ -8,7 +8,6 @@ vectorized driver (`traderagent.backtest.orders`) and the live stepper run it th
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,10 +17,11 @@ import pandas as pd
 from traderagent.config.models import HybridConfig as HybridConfig  # the params model, re-exported
 from traderagent.core.costs import Costs
 from traderagent.core.orders_nb import book_arrays, empty_fills
+from traderagent.core.risk import kernel_risk
 from traderagent.core.spec import OrderMachine, order_spec
 from traderagent.core.spec import outputs_matrix as _outputs_matrix
 from traderagent.core.spec import window_replay as _window_replay
-from traderagent.core.state import BookState
+from traderagent.core.state import BookState, Guard, load_npz
 from traderagent.data import timeframes
 from traderagent.data.resample import align_indices
 from traderagent.strategies import dca as dca_mod
@@ -73,14 +73,15 @@ def kernel_params(p: HybridConfig) -> np.ndarray:
 # ----------------------------------------------------------------------------------------------- state
 @dataclass(eq=False)
 class HybridState(BookState):
-    """Grid state + DCA state + hybrid header + regime confirmation state + the combined book."""
+    """Grid state + DCA state + hybrid header + regime confirmation state + the combined book + the risk guard."""
 
     grid: grid_mod.GridState
     dca: dca_mod.DcaState
     hdr: np.ndarray  # HYB_STATE_DTYPE (1,)
     regime: np.ndarray  # CONFIRM_STATE_DTYPE (1,)
-    book: np.ndarray
+    book: np.ndarray  # the combined desired book
     summary: np.ndarray
+    guard: Guard  # the risk guard of the one account, and the guarded combined book
 
     @classmethod
     def new(cls, params: HybridConfig, cash: float) -> HybridState:
@@ -88,22 +89,24 @@ class HybridState(BookState):
         gs = grid_mod.GridState.new(g, float(cash))  # all cash starts with the grid; it moves to whoever is in charge
         ds = dca_mod.DcaState.new(d, 0.0)
         book, summary = book_arrays(gs.book.shape[0] + ds.book.shape[0] + 1)
-        return cls(gs, ds, np.zeros(1, dtype=hnb.HYB_STATE_DTYPE), new_confirm_state(), book, summary)
+        return cls(gs, ds, np.zeros(1, dtype=hnb.HYB_STATE_DTYPE), new_confirm_state(), book, summary,
+                   Guard.new(len(book)))
 
     def arrays(self) -> tuple[np.ndarray, ...]:
-        return (*self.grid.arrays(), *self.dca.arrays(), self.hdr, self.regime, self.book, self.summary)
+        return (*self.grid.arrays(), *self.dca.arrays(), self.hdr, self.regime, self.book, self.summary,
+                *self.guard.arrays())
 
     def to_bytes(self) -> bytes:
         return self.savez(grid=np.frombuffer(self.grid.to_bytes(), np.uint8),
                           dca=np.frombuffer(self.dca.to_bytes(), np.uint8),
-                          hdr=self.hdr, regime=self.regime, book=self.book, summary=self.summary)
+                          hdr=self.hdr, regime=self.regime, book=self.book, summary=self.summary,
+                          guard=np.frombuffer(self.guard.to_bytes(), np.uint8))
 
     @classmethod
     def from_bytes(cls, data: bytes) -> HybridState:
-        with np.load(io.BytesIO(data), allow_pickle=False) as z:
-            return cls(grid_mod.GridState.from_bytes(z["grid"].tobytes()), dca_mod.DcaState.from_bytes(z["dca"].tobytes()),
-                       z["hdr"].copy(), z["regime"].copy(), z["book"].copy(), z["summary"].copy())
-
+        z = load_npz(data)
+        return cls(grid_mod.GridState.from_bytes(z["grid"].tobytes()), dca_mod.DcaState.from_bytes(z["dca"].tobytes()),
+                   z["hdr"], z["regime"], z["book"], z["summary"], Guard.from_bytes(z["guard"].tobytes()))
 
 
 # ------------------------------------------------------------------------------------------------ runs
@@ -140,24 +143,44 @@ def compact_trades(fills: np.ndarray) -> None:
 
 def simulate(feats: tuple[np.ndarray, ...], params: HybridConfig, costs: Costs, state: HybridState, start: int = 0,
              end: int | None = None, fills: np.ndarray | None = None, n_fills: int = 0, out: np.ndarray | None = None,
-             risk=None, compact: bool = True) -> tuple[np.ndarray, int, np.ndarray]:
-    """Step the kernel over bars start..end-1, mutating `state`; returns (fills, n_fills, out)."""
+             risk=None, days: np.ndarray | None = None, compact: bool = True) -> tuple[np.ndarray, int, np.ndarray]:
+    """Step the kernel over bars start..end-1, mutating `state`; returns (fills, n_fills, out).
+
+    `risk` is the risk section (RiskConfig; None: guard off) and `days` the bars' UTC day numbers."""
     g, d = params.machines()
     o, h, lo, c, atr, gadx, ema_f, ema_s, dadx, pdi, mdi, raw, rtimes, vis = feats
     n = len(c)
     end = n if end is None else end
     fills = empty_fills() if fills is None else fills
     out = np.full((n, hnb.N_OUT), np.nan) if out is None else out
+    rp, days = kernel_risk(risk, costs, days, n)
     nxt = int(np.searchsorted(rtimes, state.regime[0]["last_time"], side="right"))
     gs, ds = state.grid, state.dca
-    fills, nf, ds.log, ds.n_log = hnb.simulate_hybrid_nb(
-        o, h, lo, c, atr, gadx, ema_f, ema_s, dadx, pdi, mdi, raw, rtimes, vis, nxt, kernel_params(params)[0],
+    fills, nf, ds.log, ds.n_log, state.guard.log = hnb.simulate_hybrid_nb(
+        o, h, lo, c, atr, gadx, ema_f, ema_s, dadx, pdi, mdi, raw, rtimes, vis, days, nxt, kernel_params(params)[0],
         grid_mod.kernel_params(g, costs)[0], dca_mod.kernel_params(d, costs)[0], state.hdr[0], state.regime[0],
         gs.hdr[0], gs.slots, gs.levels, gs.book, gs.summary[0], ds.hdr[0], ds.ladder, ds.book, ds.summary[0],
-        state.book, state.summary[0], start, end, fills, n_fills, ds.log, ds.n_log, out)
+        state.book, state.summary[0], rp, *state.guard.args(), start, end, fills, n_fills, ds.log, ds.n_log, out)
     if compact:
         compact_trades(fills[:nf])
     return fills, nf, out
+
+
+def risk_exempt(outputs: np.ndarray, fills: np.ndarray, index: pd.DatetimeIndex) -> dict[int, str]:
+    """Trades a handover re-priced (the grid's units moved under the DCA's stop): the risk gate names them instead
+    of holding them to the loss limit their first stop was sized for. `outputs` are the run's per-bar outputs."""
+    handover = np.flatnonzero(np.diff(np.r_[0.0, outputs[:, hnb.OUTPUT_NAMES.index("handovers")]]) > 0)
+    out: dict[int, str] = {}
+    if not len(fills):
+        return out
+    n_trades = int(fills["trade"].max()) + 1
+    for b in handover:
+        upto = fills[fills["bar"] <= b]
+        net = np.bincount(upto["trade"], weights=upto["side"] * upto["size"], minlength=n_trades)
+        bought = np.bincount(upto["trade"], weights=np.where(upto["side"] > 0, upto["size"], 0.0), minlength=n_trades)
+        for t in np.flatnonzero(net > 1e-9 * np.maximum(bought, 1e-300)):  # open at the handover: the DCA's new cycle
+            out[int(t)] = f"handover at {index[b]:%Y-%m-%d %H:%M}"
+    return out
 
 
 def outputs_matrix(bars: pd.DataFrame, params: HybridConfig, costs: Costs = Costs(),  # noqa: B008
@@ -194,7 +217,8 @@ def overlay_data(result: Any, bars_by_tf: dict, params: HybridConfig) -> dict:
 
 
 MACHINE = OrderMachine(as_params=_as_params, features=features, new_state=HybridState.new, simulate=simulate,
-                       output_names=hnb.OUTPUT_NAMES, report_data=summary, prepare=lambda p: p.resolved())
+                       output_names=hnb.OUTPUT_NAMES, report_data=summary, prepare=lambda p: p.resolved(),
+                       risk_exempt=risk_exempt)
 
 SPEC = order_spec(
     "hybrid", HybridConfig, MACHINE, warmup_bars, overlay_data=overlay_data,

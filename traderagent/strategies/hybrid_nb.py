@@ -42,6 +42,14 @@ from traderagent.core.orders_nb import (
     push_fill_nb,
 )
 from traderagent.core.records import Reason, Side
+from traderagent.core.risk_nb import (
+    TAG_FLATTEN,
+    risk_close_nb,
+    risk_fill_quote_nb,
+    risk_filter_nb,
+    risk_new_bar_nb,
+    risk_on_fills_nb,
+)
 from traderagent.strategies import dca_nb as dnb
 from traderagent.strategies import grid_nb as gnb
 from traderagent.strategies.regime_nb import confirm_step_nb
@@ -97,19 +105,51 @@ def _switch_cost(hh, fills, n0: int, n1: int, open_: float) -> None:
 
 
 @njit(cache=True)
-def dispatch_fills_nb(hh, gh, slots, levels, gp, dh, ladder, dp, cbook, csum, fills, nf, log, nlog, i: int,
-                      o: float, hi: float, lo: float, ev_idx, ev_price, ev_phase, ev_key, ev_rank):
-    """The bar's fills of the combined book, each fed to its machine (module docstring, step 1)."""
+def flatten_nb(gh, slots, gp, dh, dp, fills, nf: int, i: int, price: float):
+    """The risk guard's flatten: both machines sell everything they hold at `price` and cool down as after a stop."""
+    fills, nf = gnb._sell_all(gh, slots, gp, fills, nf, i, price, Reason.flatten)
+    if gh.status == gnb.ACTIVE or gh.status == gnb.PAUSED or gh.status == gnb.LIQUIDATING:
+        gh.status = gnb.STOPPED
+        gh.cooldown = gp.stop_cooldown_bars + 1
+    gh.stop_price = 0.0
+    gh.dirty = 1
+    if dh.position > 0:
+        size = dh.position
+        fee = dp.fees * price * size
+        fills = push_fill_nb(fills, nf, dh.trade, i, Side.sell, price, size, fee, Reason.flatten)
+        nf += 1
+        dnb._book_cash(dh, Side.sell, price, size, fee)
+        dnb._end_cycle(dh, dp, True)
+    elif dh.status == dnb.ENTERING:
+        dh.status = dnb.IDLE
+    dh.dirty = 1
+    return fills, nf
+
+
+@njit(cache=True)
+def dispatch_fills_nb(hh, gh, slots, levels, gp, dh, ladder, dp, cbook, csum, rp, rs, rlog, fills, nf, log, nlog,
+                      i: int, o: float, hi: float, lo: float, ev_idx, ev_price, ev_phase, ev_key, ev_rank):
+    """The bar's fills of the guarded combined book, each fed to its machine (module docstring, step 1) and to the
+    risk guard. Returns (fills, nf, log, nlog, rlog)."""
     if not may_fill_nb(csum, hi, lo):
-        return fills, nf, log, nlog
+        return fills, nf, log, nlog, rlog
     m = bar_events_nb(cbook, csum, o, hi, lo, gp.slippage, ev_idx, ev_price, ev_phase, ev_key, ev_rank)
     stop_g = False
     stop_d = False
     for e in range(m):
         row = cbook[ev_idx[e]]
+        price = ev_price[e]
+        n0 = nf
+        if row.tag == TAG_FLATTEN:
+            fills, nf = flatten_nb(gh, slots, gp, dh, dp, fills, nf, i, price)
+            _sync_trades(gh, dh)
+            risk_on_fills_nb(rs, fills, n0, nf)
+            break
+        quote, rlog = risk_fill_quote_nb(rs, rp, row, price, gh.cash + dh.cash, i, rlog)
+        if row.quote > 0 and quote <= 0:
+            continue
         owner = row.tag & 1
         tag = row.tag >> 1
-        price = ev_price[e]
         if owner == 0:
             if stop_g:
                 continue
@@ -124,7 +164,7 @@ def dispatch_fills_nb(hh, gh, slots, levels, gp, dh, ladder, dp, cbook, csum, fi
                 stop_g = True
             else:
                 fills, nf, cancel = gnb.grid_on_fill_nb(gh, slots, levels, gp, fills, nf, i, tag, row.side, price,
-                                                        row.size, row.quote)
+                                                        row.size, quote)
                 stop_g = stop_g or cancel
         else:
             if stop_d:
@@ -143,10 +183,11 @@ def dispatch_fills_nb(hh, gh, slots, levels, gp, dh, ladder, dp, cbook, csum, fi
                 stop_d = True
             else:
                 fills, nf, log, nlog, cancel = dnb.dca_on_fill_nb(dh, ladder, dp, fills, nf, log, nlog, i, tag,
-                                                                  price, row.size, row.quote)
+                                                                  price, row.size, quote)
                 stop_d = stop_d or cancel
         _sync_trades(gh, dh)
-    return fills, nf, log, nlog
+        risk_on_fills_nb(rs, fills, n0, nf)
+    return fills, nf, log, nlog, rlog
 
 
 @njit(cache=True)
@@ -364,13 +405,15 @@ def hybrid_close_nb(hh, hp, rs, gh, slots, levels, gbook, gsum, gp, dh, ladder, 
 
 
 @njit(cache=True)
-def simulate_hybrid_nb(open_, high, low, close, atr, gadx, ema_f, ema_s, dadx, pdi, mdi, raw, rtimes, vis,
-                       next_regime: int, hp, gp, dp, hh, rs, gh, slots, levels, gbook, gsum, dh, ladder, dbook, dsum,
-                       cbook, csum, start: int, end: int, fills, nf: int, log, nlog: int, out):
+def simulate_hybrid_nb(open_, high, low, close, atr, gadx, ema_f, ema_s, dadx, pdi, mdi, raw, rtimes, vis, days,
+                       next_regime: int, hp, gp, dp, hh, rs_regime, gh, slots, levels, gbook, gsum, dh, ladder, dbook,
+                       dsum, cbook, csum, rp, rs, obook, osum, rlog, start: int, end: int, fills, nf: int, log,
+                       nlog: int, out):
     """Run bars start..end-1 (state updated in place; per-bar outputs in out[i]). `raw`/`rtimes` are the regime
     timeframe's raw labels and open times, `vis[i]` the newest of them complete at bar i's close (-1: none),
-    `next_regime` the first one not yet stepped. Returns (fills, n_fills, log, n_log)."""
-    cap = cbook.shape[0]
+    `next_regime` the first one not yet stepped. The combined book `cbook` passes the risk guard into `obook`, which
+    is what fills. Returns (fills, n_fills, log, n_log, guard log)."""
+    cap = obook.shape[0]
     ev_idx = np.empty(cap, dtype=np.int64)
     ev_price = np.empty(cap)
     ev_phase = np.empty(cap, dtype=np.int64)
@@ -378,22 +421,27 @@ def simulate_hybrid_nb(open_, high, low, close, atr, gadx, ema_f, ema_s, dadx, p
     ev_rank = np.empty(cap, dtype=np.int64)
     nxt = next_regime
     for i in range(start, end):
-        fills, nf, log, nlog = dispatch_fills_nb(hh, gh, slots, levels, gp, dh, ladder, dp, cbook, csum, fills, nf,
-                                                 log, nlog, i, open_[i], high[i], low[i], ev_idx, ev_price,
-                                                 ev_phase, ev_key, ev_rank)
+        cash = gh.cash + dh.cash
+        risk_new_bar_nb(rs, days[i], cash + (gh.position + dh.position) * close[i - 1] if i > 0 else cash)
+        fills, nf, log, nlog, rlog = dispatch_fills_nb(hh, gh, slots, levels, gp, dh, ladder, dp, obook, osum, rp, rs,
+                                                       rlog, fills, nf, log, nlog, i, open_[i], high[i], low[i],
+                                                       ev_idx, ev_price, ev_phase, ev_key, ev_rank)
         while nxt <= vis[i]:
-            confirm_step_nb(rs, raw[nxt], hp.confirm)
-            rs.last_time = rtimes[nxt]
+            confirm_step_nb(rs_regime, raw[nxt], hp.confirm)
+            rs_regime.last_time = rtimes[nxt]
             nxt += 1
         c = close[i]
-        log, nlog = hybrid_close_nb(hh, hp, rs, gh, slots, levels, gbook, gsum, gp, dh, ladder, dbook, dsum, dp,
-                                    fills, nf, log, nlog, i, c, atr[i], gadx[i], ema_f[i], ema_s[i], dadx[i],
+        log, nlog = hybrid_close_nb(hh, hp, rs_regime, gh, slots, levels, gbook, gsum, gp, dh, ladder, dbook, dsum,
+                                    dp, fills, nf, log, nlog, i, c, atr[i], gadx[i], ema_f[i], ema_s[i], dadx[i],
                                     pdi[i], mdi[i])
         _sync_trades(gh, dh)
         merge_books_nb(hh, dh, gbook, gsum, dbook, dsum, cbook, csum)
         hh.bar = i
-        _record(out, i, hh, rs, gh, dh, c)
-    return fills, nf, log, nlog
+        eq = gh.cash + dh.cash + (gh.position + dh.position) * c
+        rlog = risk_close_nb(rs, rp, eq, i, rlog)
+        rlog = risk_filter_nb(rs, rp, cbook, csum, obook, osum, eq, c, i, rlog)
+        _record(out, i, hh, rs_regime, gh, dh, c)
+    return fills, nf, log, nlog, rlog
 
 
 @njit(cache=True)
