@@ -87,8 +87,7 @@ class BinanceSpotEmulator:
     async def _shutdown(self) -> None:
         if self._released is not None:
             self._released.set()  # held responses go out (to clients long gone)
-        for kind in KINDS:
-            await self.streams.drop(kind)
+        await self.streams.close_all()
         if self._runner is not None:
             await self._runner.cleanup()
 

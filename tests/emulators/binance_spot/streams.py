@@ -53,6 +53,7 @@ class Streams:
         self.reorder = dict.fromkeys(KINDS, 0)
         self.held: dict[str, list] = {k: [] for k in KINDS}
         self._sub_ids = 0
+        self._closing: set[asyncio.Future] = set()
 
     # --- switches --------------------------------------------------------------------------------
     def silent(self, kind: str) -> bool:
@@ -62,11 +63,23 @@ class Streams:
         self.silent_until[kind] = time.monotonic() + seconds
         self.counts[f"ws_silence_{kind}"] += 1
 
-    async def drop(self, kind: str) -> int:
+    def drop(self, kind: str) -> int:
+        """Send a close frame (1001) on every socket of `kind`; the closing handshake finishes in the background
+        (the client answers it from its own loop, which may be the one waiting for this call)."""
         victims = [c for c in self.conns if c.kind == kind]
         self.counts[f"ws_drop_{kind}"] += len(victims)
-        await asyncio.gather(*(c.ws.close(code=WSCloseCode.GOING_AWAY, message=b"emulator drop") for c in victims))
+        for conn in victims:
+            task = asyncio.ensure_future(conn.ws.close(code=WSCloseCode.GOING_AWAY, message=b"emulator drop"))
+            self._closing.add(task)
+            task.add_done_callback(self._closing.discard)
         return len(victims)
+
+    async def close_all(self) -> None:
+        """Close every socket (the emulator stops), waiting at most the close timeout."""
+        for kind in KINDS:
+            self.drop(kind)
+        if self._closing:
+            await asyncio.wait(list(self._closing))
 
     def subscribers(self, kind: str) -> int:
         return sum(1 for c in self.conns if c.kind == kind and (c.streams or c.sub_id is not None))
