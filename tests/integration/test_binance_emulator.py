@@ -35,6 +35,17 @@ def test_load_markets_is_spot_only_with_precision_and_limits_from_the_filters(em
     assert [(method, path) for method, path, _ in emu.requests] == [("GET", "/api/v3/exchangeInfo")]
 
 
+def test_the_sync_ccxt_client_works_too(emu):
+    ex = emu.sync_client()
+    try:
+        order = ex.create_order(SYM, "limit", "sell", 0.5, 40300)
+        emu.step(2)  # bar 1's high 40600 > 40300
+        assert ex.fetch_order(order["id"], SYM)["status"] == "closed"
+        assert ex.fetch_balance()["BTC"]["free"] == 0.5
+    finally:
+        ex.close()
+
+
 def test_limit_buy_rests_then_fills_at_its_price_when_a_later_bar_trades_through(emu):
     async def body(ex):
         order = await ex.create_order(SYM, "limit", "buy", 0.01, 39700, {"clientOrderId": "b1"})

@@ -130,3 +130,15 @@ def test_the_clock_only_moves_forward(emu):
     with pytest.raises(ValueError, match="only moves forward"):
         emu.advance_to(bar(1))
     assert emu.now() == bar(2) and emu.step() == bar(3) == emu.now()
+
+
+def test_after_a_successful_private_call_ccxt_reads_2015_as_a_temporary_ban(emu):
+    emu.reject_next_order(-2015)
+
+    async def body(ex):
+        await ex.fetch_balance()  # ccxt now sets options["hasAlreadyAuthenticatedSuccessfully"]
+        with pytest.raises(ccxt.DDoSProtection, match='"code": -2015, "msg": "Invalid API-key, IP, or permissions'):
+            await ex.create_order(SYM, "limit", "buy", 0.01, 39700)
+
+    run(emu, body)
+    assert emu.fault_counts() == {"reject_-2015": 1}

@@ -145,3 +145,14 @@ def test_recv_window(timestamp, message):
         with pytest.raises(ApiError, match=message) as err:
             check_timestamp(params, 10_000)
         assert err.value.code == -1021
+
+
+def test_ioc_fills_only_when_placed_on_an_open_it_is_marketable_at_and_expires_otherwise():
+    b, m = book([(100, 101, 95, 99)])
+    p = {"symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "timeInForce": "IOC", "quantity": "1", "price": "100.5"}
+    filled, events = b.submit(p, T0)
+    assert (filled.status, filled.trades[0].price) == ("FILLED", D("100"))
+    assert [e.get("x") for e in events if e["e"] == "executionReport"] == ["NEW", "TRADE"]
+    expired, events = b.submit({**p, "timeInForce": "FOK"}, T0 + 60_000)  # inside the bar: no price to fill at
+    assert expired.status == "EXPIRED" and [e.get("x") for e in events if e["e"] == "executionReport"] == ["NEW", "EXPIRED"]
+    assert b.balances["USDT"] == [D("100000") - D("100"), D("0")]

@@ -229,10 +229,10 @@ class Book:
         """(timeInForce, price, quantity, stopPrice, quoteOrderQty) as the order type requires them."""
         price = stop = qty = quote_qty = ZERO
         tif = ""
-        for name in ("price", "stopPrice", "timeInForce"):
-            needed = {"price": otype == "LIMIT", "stopPrice": otype in ("STOP_LOSS", "TAKE_PROFIT"),
-                      "timeInForce": otype == "LIMIT"}[name]  # fmt: skip
-            if not needed and p.get(name):
+        needed = {"price": otype == "LIMIT", "stopPrice": otype in ("STOP_LOSS", "TAKE_PROFIT"),
+                  "timeInForce": otype == "LIMIT"}  # fmt: skip
+        for name, wanted in needed.items():
+            if not wanted and p.get(name):
                 raise ApiError(-1106, f"Parameter '{name}' sent when not required.")
         if otype == "LIMIT":
             tif = p.get("timeInForce") or ""

@@ -8,6 +8,7 @@ websocket messages have been written), so sync and async tests see a consistent 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import inspect
 import threading
 from collections import Counter
@@ -21,7 +22,7 @@ from aiohttp import web
 
 from emulators.binance import CCXT_OPTIONS, INTERVAL_MS
 
-from .book import Book, Filters, Market
+from .book import Book, Market
 from .candles import Series
 from .errors import ApiError, check_timestamp, check_ws_signature
 from .faults import ORDER_PATH, Faults, HttpFault
@@ -57,7 +58,13 @@ class BinanceSpotEmulator:
         future = asyncio.run_coroutine_threadsafe(self._startup(), loop)
         self._thread = threading.Thread(target=loop.run_forever, name="binance-spot-emulator", daemon=True)
         self._thread.start()
-        future.result(timeout=10)
+        try:
+            future.result(timeout=10)
+        except BaseException:
+            loop.call_soon_threadsafe(loop.stop)
+            self._thread.join(timeout=5)
+            loop.close()
+            raise
         self._loop = loop
         return self
 
@@ -179,9 +186,11 @@ class BinanceSpotEmulator:
             m.match_interval = series.interval
 
     def set_filters(self, symbol: str, **values: str | float) -> None:
-        """Change a symbol's filters: tick_size, min_price, max_price, step_size, min_qty, max_qty, min_notional."""
-        filters = Filters(**{k: Decimal(str(v)) for k, v in values.items()})
-        self._call(lambda: setattr(self.book.markets[symbol.replace("/", "")], "filters", filters))
+        """Change some of a symbol's filters: tick_size, min_price, max_price, step_size, min_qty, max_qty,
+        min_notional, max_notional (the others stay)."""
+        market = self.book.markets[symbol.replace("/", "")]
+        changed = {k: Decimal(str(v)) for k, v in values.items()}
+        self._call(lambda: setattr(market, "filters", dataclasses.replace(market.filters, **changed)))
 
     def set_balance(self, asset: str, free: float | str) -> None:
         self._call(lambda: self.book.balances[asset].__setitem__(0, Decimal(str(free))))
