@@ -177,7 +177,7 @@ class BinanceEmulator:
     def _exchange_info(self, query: dict[str, str]) -> tuple[int, Any]:
         with self._lock:
             markets = dict(self._markets)
-        symbols = [_market(mid, base, quote) for mid, (base, quote) in sorted(markets.items())]
+        symbols = [market_info(mid, base, quote) for mid, (base, quote) in sorted(markets.items())]
         return 200, {"timezone": "UTC", "serverTime": self.now(), "rateLimits": [], "exchangeFilters": [],
                      "symbols": symbols}  # fmt: skip
 
@@ -229,7 +229,19 @@ class RawBody:
     content_type: str = "text/plain"
 
 
-def _market(market_id: str, base: str, quote: str) -> dict[str, Any]:
+DEFAULT_FILTERS = [
+    {"filterType": "PRICE_FILTER", "minPrice": "0.01000000", "maxPrice": "1000000.00000000", "tickSize": "0.01000000"},
+    {"filterType": "LOT_SIZE", "minQty": "0.00001000", "maxQty": "9000.00000000", "stepSize": "0.00001000"},
+    {"filterType": "NOTIONAL", "minNotional": "5.00000000", "applyMinToMarket": True,
+     "maxNotional": "9000000.00000000", "applyMaxToMarket": False, "avgPriceMins": 5},
+]  # fmt: skip
+DEFAULT_ORDER_TYPES = ["LIMIT", "LIMIT_MAKER", "MARKET", "STOP_LOSS_LIMIT", "TAKE_PROFIT_LIMIT"]
+
+
+def market_info(
+    market_id: str, base: str, quote: str, filters: list[dict] | None = None, order_types: list[str] | None = None
+) -> dict[str, Any]:
+    """One `symbols` entry of exchangeInfo, as Binance spot sends it (status TRADING, filters, order types)."""
     return {
         "symbol": market_id,
         "status": "TRADING",
@@ -240,7 +252,7 @@ def _market(market_id: str, base: str, quote: str) -> dict[str, Any]:
         "quoteAssetPrecision": 8,
         "baseCommissionPrecision": 8,
         "quoteCommissionPrecision": 8,
-        "orderTypes": ["LIMIT", "LIMIT_MAKER", "MARKET", "STOP_LOSS_LIMIT", "TAKE_PROFIT_LIMIT"],
+        "orderTypes": list(order_types or DEFAULT_ORDER_TYPES),
         "icebergAllowed": True,
         "ocoAllowed": True,
         "quoteOrderQtyMarketAllowed": True,
@@ -248,17 +260,12 @@ def _market(market_id: str, base: str, quote: str) -> dict[str, Any]:
         "cancelReplaceAllowed": True,
         "isSpotTradingAllowed": True,
         "isMarginTradingAllowed": False,
-        "filters": [
-            {"filterType": "PRICE_FILTER", "minPrice": "0.01000000", "maxPrice": "1000000.00000000", "tickSize": "0.01000000"},
-            {"filterType": "LOT_SIZE", "minQty": "0.00001000", "maxQty": "9000.00000000", "stepSize": "0.00001000"},
-            {"filterType": "NOTIONAL", "minNotional": "5.00000000", "applyMinToMarket": True,
-             "maxNotional": "9000000.00000000", "applyMaxToMarket": False, "avgPriceMins": 5},
-        ],
+        "filters": [dict(f) for f in (filters or DEFAULT_FILTERS)],
         "permissions": [],
         "permissionSets": [["SPOT"]],
         "defaultSelfTradePreventionMode": "EXPIRE_MAKER",
         "allowedSelfTradePreventionModes": ["EXPIRE_TAKER", "EXPIRE_MAKER", "EXPIRE_BOTH"],
-    }  # fmt: skip
+    }
 
 
 class _Handler(BaseHTTPRequestHandler):
