@@ -56,6 +56,9 @@ def _print_human(js: dict, report_path) -> None:
     print("integrity: " + ("ok (" + ", ".join(integ["checks"]) + ")" if integ["ok"] else "FAILED: " + ", ".join(bad)))
     for flag in integ.get("flags", []):
         print(f"  FLAG: {flag}")
+    from traderagent.core.risk import blocks_line
+
+    print(f"risk blocks: {blocks_line(js.get('risk_blocks', {}))}")
     if report_path:
         print(f"report: {report_path}")
 

@@ -69,3 +69,11 @@ def kernel_risk(risk: Any, costs: Any, days: np.ndarray | None, n: int) -> tuple
     `days` (`day_numbers` of the bars) every bar is day 0 (the daily limit then counts from the run's start)."""
     days = np.zeros(n, dtype=np.int64) if days is None else np.ascontiguousarray(days, dtype=np.int64)
     return risk_params(risk, costs)[0], days
+
+
+def blocks_line(counts: dict[str, dict[str, int]]) -> str:
+    """One line for people: 'none', or per rule its blocks by action ('daily_loss_limit: 3 reached, 1 refused')."""
+    if not counts:
+        return "none"
+    return "; ".join(f"{rule}: " + ", ".join(f"{n} {action}" for action, n in per.items())
+                     for rule, per in counts.items())

@@ -84,7 +84,8 @@ RISK_PARAMS_DTYPE = np.dtype(
 RISK_STATE_DTYPE = np.dtype(
     [
         ("day", np.int64),  # UTC day number of the bar being filled (-1: none yet)
-        ("day_equity", np.float64),  # equity at the day's first open
+        ("day_equity", np.float64),  # equity at the previous day's last close
+        ("last_equity", np.float64),  # equity at the last close the guard saw (NaN: none yet)
         ("blocked", np.int64),  # the daily loss limit was reached today
         ("units", np.float64),  # position units (signed), from the fills
         ("cost", np.float64),  # quote paid for the units held, buy fees included (average-cost accounting)
@@ -123,6 +124,7 @@ EPS = 1e-12
 def new_risk_state_nb(rs) -> None:
     rs.day = -1
     rs.day_equity = np.nan
+    rs.last_equity = np.nan
     rs.blocked = 0
     rs.units = 0.0
     rs.cost = 0.0
@@ -170,11 +172,12 @@ def log_block_nb(rs, log, bar: int, rule: int, action: int, side: int, n: int, a
 
 
 @njit(cache=True)
-def risk_new_bar_nb(rs, day: int, equity: float) -> None:
-    """Before bar fills: a new UTC day starts with the equity at its first open and unblocks."""
+def risk_new_bar_nb(rs, day: int, cash: float) -> None:
+    """Before a bar's fills: a new UTC day starts from the equity at the last close (`cash`, the starting equity,
+    before the first close) and unblocks."""
     if day != rs.day:
         rs.day = day
-        rs.day_equity = equity
+        rs.day_equity = cash if np.isnan(rs.last_equity) else rs.last_equity
         rs.blocked = 0
 
 
@@ -206,6 +209,7 @@ def risk_on_fill_nb(rs, side: int, price: float, size: float, fee: float) -> Non
 @njit(cache=True)
 def risk_close_nb(rs, rp, equity: float, bar: int, log):
     """At a bar's close (after its fills): the loss reference and the daily loss check. Returns the log."""
+    rs.last_equity = equity
     if abs(rs.units) <= 0.0:
         rs.min_equity = equity
     else:

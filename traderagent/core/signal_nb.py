@@ -247,8 +247,7 @@ def simulate_signal_machine_nb(open_, high, low, close, entry_long, exit_long, e
     bsa = np.empty(1, dtype=BOOK_SUMMARY_DTYPE)
     bsum = bsa[0]
     for i in range(start, end):
-        prev = h.cash + h.position * close[i - 1] if i > 0 else h.cash
-        risk_new_bar_nb(rs, days[i], prev)
+        risk_new_bar_nb(rs, days[i], h.cash)
         fills, fsb, nf, log = sig_fill_bar_nb(h, p, gbook, gsum, bracket, bsum, rp, rs, log, fills, fsb, nf, i,
                                               open_[i], high[i], low[i], ev_idx, ev_price, ev_phase, ev_key, ev_rank)
         sig_step_nb(h, p, book, summary, i, entry_long[i], exit_long[i], entry_short[i], exit_short[i], stop[i],

@@ -49,3 +49,9 @@ class Signals(NamedTuple):
     def as_matrix(self) -> np.ndarray:
         """All outputs stacked as float columns (n, 7): what the causality harness compares."""
         return np.column_stack([np.asarray(a, dtype=np.float64) for a in self])
+
+
+def ohlc_arrays(bars) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(open, high, low, close) of a candle frame as contiguous float64 arrays (one pass over the frame)."""
+    a = bars[["open", "high", "low", "close"]].to_numpy(np.float64).T
+    return tuple(np.ascontiguousarray(x) for x in a)

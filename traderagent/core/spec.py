@@ -46,7 +46,40 @@ class StrategySpec:
     outputs: Callable[..., Any] | None = None
     description: str = ""
     overlay_data: Callable[..., dict] | None = None
+    window_bars: Callable[[Any], dict[str, int]] | None = None  # candles per timeframe a trailing window needs
     extra: dict = field(default_factory=dict)
+
+    def windows(self, params: Any) -> dict[str, int]:
+        """Candles of each timeframe the live stepper keeps: `window_bars`, else the base timeframe's
+        `warmup_bars` and, for each higher timeframe, the candles those bars span (plus one)."""
+        if self.window_bars is not None:
+            return dict(self.window_bars(params))
+        base = self.base_timeframe(params)
+        warm = int(self.warmup_bars(params))
+        out = {base: warm}
+        for tf in self.timeframes(params):
+            if tf != base:
+                out[tf] = -(-warm * timeframes.seconds(base) // timeframes.seconds(tf)) + 1
+        return out
+
+
+@dataclass(frozen=True)
+class LiveKernel:
+    """An order strategy's state machine one event at a time: what the live stepper (`core.stepper.OrderStepper`)
+    calls, the same numba functions the vectorized loop calls.
+
+    kernel_params(params, costs) -> the numba params record(s) `kp` passed back to the other two;
+    on_fill(state, kp, fills, nf, bar, tag, side, price, size, quote, open_) -> (fills, nf, cancel mask);
+    close(state, kp, rp, bar, feats, j) -> None: the step at bar `bar`'s close on the window features' row j, then
+        the risk guard (`rp`) turns the desired book into the guarded one;
+    group(tag) -> the cancel group of an order (a fill's cancel mask cancels the rest of the bar's orders whose
+        group it contains). Single machines have one group: 1.
+    """
+
+    kernel_params: Callable[..., Any]
+    on_fill: Callable[..., tuple]
+    close: Callable[..., None]
+    group: Callable[[int], int] = lambda tag: 1
 
 
 @dataclass(frozen=True)
@@ -62,6 +95,8 @@ class OrderMachine:
     report_data: Callable[..., dict] | None = None  # (result, params, state, first) -> dict of plain data
     prepare: Callable[[Any], Any] | None = None  # params resolution before a run (the hybrid's machines)
     risk_exempt: Callable[..., dict] | None = None  # (outputs, fills, index) -> {trade: why} for the risk gate
+    features_tf: Callable[..., tuple] | None = None  # (bars_by_tf, params) -> features, for several timeframes
+    post_fills: Callable[[np.ndarray], None] | None = None  # in-place pass over a run's fills (trade renumbering)
 
 
 def default_risk() -> Any:
@@ -108,7 +143,8 @@ def window_replay(m: OrderMachine, warmup_bars: Callable[[Any], int], bars: Any,
 
 
 def order_spec(name: str, model: type, machine: OrderMachine, warmup_bars: Callable[[Any], int],
-               description: str = "", overlay_data: Callable[..., dict] | None = None, **extra: Any) -> StrategySpec:
+               description: str = "", overlay_data: Callable[..., dict] | None = None,
+               timeframes_of: Callable[[Any], tuple[str, ...]] | None = None, **extra: Any) -> StrategySpec:
     """The SPEC of an order strategy stepped on one timeframe (`params.timeframe`).
 
     Every callable of the SPEC accepts a params model, a dict or None (`machine.as_params` turns them into the
@@ -129,7 +165,8 @@ def order_spec(name: str, model: type, machine: OrderMachine, warmup_bars: Calla
 
     ext: dict[str, Any] = {"machine": machine, "output_names": list(machine.output_names), "window_replay": replay}
     return StrategySpec(
-        name=name, kind="order", params_model=model, base_timeframe=tf, timeframes=lambda p: (tf(p),),
+        name=name, kind="order", params_model=model, base_timeframe=tf,
+        timeframes=(lambda p: timeframes_of(as_params(p))) if timeframes_of else (lambda p: (tf(p),)),
         warmup_bars=lambda p: warmup_bars(as_params(p)), outputs=outputs, description=description,
         overlay_data=overlay_data, extra={**ext, **extra},
     )

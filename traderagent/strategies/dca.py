@@ -8,7 +8,6 @@ booking, gates and the result come from `traderagent.backtest.orders`. See docs/
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,10 +21,12 @@ from traderagent.core.costs import Costs
 from traderagent.core.orders_nb import book_arrays, empty_fills
 from traderagent.core.records import Reason
 from traderagent.core.risk import kernel_risk
-from traderagent.core.spec import OrderMachine, order_spec
+from traderagent.core.signals import ohlc_arrays
+from traderagent.core.spec import LiveKernel, OrderMachine, order_spec
 from traderagent.core.spec import outputs_matrix as _outputs_matrix
 from traderagent.core.spec import window_replay as _window_replay
 from traderagent.core.state import BookState, Guard, grow, load_npz
+from traderagent.indicators.memory import memory_bars
 from traderagent.indicators.nb import adx_1d_nb, ema_1d_nb
 from traderagent.strategies import dca_nb as dnb
 
@@ -127,7 +128,7 @@ class DcaState(BookState):
 # ------------------------------------------------------------------------------------------------ runs
 def features(bars: pd.DataFrame, params: DcaConfig) -> tuple[np.ndarray, ...]:
     """(open, high, low, close, EMA fast, EMA slow, ADX, +DI, -DI), all causal."""
-    o, h, lo, c = (bars[k].to_numpy(np.float64) for k in ("open", "high", "low", "close"))
+    o, h, lo, c = ohlc_arrays(bars)
     fast = ema_1d_nb(c, int(params.ema_fast))
     slow = ema_1d_nb(c, int(params.ema_slow))
     adx, pdi, mdi = adx_1d_nb(h, lo, c, int(params.adx_period))
@@ -135,9 +136,9 @@ def features(bars: pd.DataFrame, params: DcaConfig) -> tuple[np.ndarray, ...]:
 
 
 def warmup_bars(params: DcaConfig) -> int:
-    """Bars for the EMAs and ADX to converge to 1e-12 of their full-history values."""
-    ema = math.ceil(math.log(1e-12) / math.log(1 - 2 / (int(params.ema_slow) + 1)))
-    return max(ema, 56 * int(params.adx_period)) + 2
+    """Bars for the EMAs and ADX (two Wilder smoothings) to reproduce their full-history values bit for bit."""
+    ema = memory_bars(2 / (int(params.ema_slow) + 1))
+    return max(ema, 2 * memory_bars(1.0 / int(params.adx_period))) + 2
 
 
 def simulate(feats: tuple[np.ndarray, ...], params: DcaConfig, costs: Costs, state: DcaState, start: int = 0,
@@ -227,8 +228,25 @@ def overlay_data(result: Any, bars_by_tf: dict, params: DcaConfig) -> dict:
             "tp": out["tp_price"].to_numpy(float), "stop": out["stop_price"].to_numpy(float)}
 
 
+def _live_on_fill(state: DcaState, kp, fills, nf, bar, tag, side, price, size, quote, open_):
+    fills, nf, state.log, state.n_log, cancel = dnb.dca_on_fill_nb(state.hdr[0], state.ladder, kp, fills, nf,
+                                                                   state.log, state.n_log, bar, tag, price, size,
+                                                                   quote)
+    return fills, nf, 1 if cancel else 0
+
+
+def _live_close(state: DcaState, kp, rp, bar: int, feats: tuple, j: int) -> None:
+    g = state.guard
+    _, _, _, c, ema_f, ema_s, adx, pdi, mdi = feats
+    g.log = dnb.dca_close_nb(state.hdr[0], state.ladder, state.book, state.summary[0], kp, g.book, g.summary[0], rp,
+                             g.risk[0], g.log, bar, c[j], ema_f[j], ema_s[j], adx[j], pdi[j], mdi[j], 1)
+
+
+LIVE = LiveKernel(kernel_params=lambda p, costs: kernel_params(p, costs)[0], on_fill=_live_on_fill,
+                  close=_live_close)
+
 MACHINE = OrderMachine(as_params=_as_params, features=features, new_state=DcaState.new, simulate=simulate,
-                       output_names=dnb.OUTPUT_NAMES, report_data=ladders)
+                       output_names=dnb.OUTPUT_NAMES, report_data=ladders, kernel=LIVE)
 
 SPEC = order_spec(
     "dca", DcaConfig, MACHINE, warmup_bars, overlay_data=overlay_data,

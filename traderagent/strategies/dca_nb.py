@@ -420,7 +420,7 @@ def simulate_dca_nb(open_, high, low, close, ema_fast, ema_slow, adx, plus_di, m
     ev_key = np.empty(cap)
     ev_rank = np.empty(cap, dtype=np.int64)
     for i in range(start, end):
-        risk_new_bar_nb(rs, days[i], h.cash + h.position * close[i - 1] if i > 0 else h.cash)
+        risk_new_bar_nb(rs, days[i], h.cash)
         fills, nf, log, nlog, rlog = dca_fill_bar_nb(h, ladder, p, gbook, gsum, rp, rs, rlog, fills, nf, log, nlog, i,
                                                      open_[i], high[i], low[i], ev_idx, ev_price, ev_phase, ev_key,
                                                      ev_rank)

@@ -22,16 +22,16 @@ from traderagent.config.validation import validate
 from traderagent.core.costs import Costs
 from traderagent.core.orders_nb import book_arrays, empty_fills
 from traderagent.core.risk import kernel_risk
-from traderagent.core.spec import OrderMachine, order_spec
+from traderagent.core.signals import ohlc_arrays
+from traderagent.core.spec import LiveKernel, OrderMachine, order_spec
 from traderagent.core.spec import outputs_matrix as _outputs_matrix
 from traderagent.core.spec import window_replay as _window_replay
 from traderagent.core.state import BookState, Guard, load_npz
 from traderagent.errors import ConfigError
+from traderagent.indicators.memory import memory_bars
 from traderagent.indicators.nb import adx_1d_nb, atr_1d_nb
 from traderagent.strategies import grid_nb as gnb
 
-#: Exponential averages converge to 1e-12 relative after this many multiples of their period.
-_MEMORY_PERIODS = 28
 _STOP_MODES = ("none", "percentage", "atr")
 
 
@@ -157,7 +157,7 @@ class GridState(BookState):
 # ------------------------------------------------------------------------------------------------ runs
 def features(bars: pd.DataFrame, params: GridConfig) -> tuple[np.ndarray, ...]:
     """(open, high, low, close, ATR, ADX) as float arrays; indicators are causal (value at t uses bars <= t)."""
-    o, h, lo, c = (bars[k].to_numpy(np.float64) for k in ("open", "high", "low", "close"))
+    o, h, lo, c = ohlc_arrays(bars)
     atr = atr_1d_nb(h, lo, c, int(params.atr_period))
     if params.adx_filter:
         adx = adx_1d_nb(h, lo, c, int(params.adx_period))[0]
@@ -167,8 +167,8 @@ def features(bars: pd.DataFrame, params: GridConfig) -> tuple[np.ndarray, ...]:
 
 
 def warmup_bars(params: GridConfig) -> int:
-    """Bars for the indicators (ATR, ADX) to converge to 1e-12 of their full-history values."""
-    return _MEMORY_PERIODS * max(int(params.atr_period), 2 * int(params.adx_period)) + 2
+    """Bars for the indicators (ATR, ADX: two Wilder smoothings) to reproduce their full-history values bit for bit."""
+    return max(memory_bars(1.0 / int(params.atr_period)), 2 * memory_bars(1.0 / int(params.adx_period))) + 2
 
 
 def simulate(feats: tuple[np.ndarray, ...], params: GridConfig, costs: Costs, state: GridState,
@@ -232,8 +232,24 @@ def overlay_data(result: Any, bars_by_tf: dict, params: GridConfig) -> dict:
             "stop": np.where(resting, result.outputs["stop"].to_numpy(float), np.nan)}
 
 
+def _live_on_fill(state: GridState, kp, fills, nf, bar, tag, side, price, size, quote, open_):
+    fills, nf, cancel = gnb.grid_on_fill_nb(state.hdr[0], state.slots, state.levels, kp, fills, nf, bar, tag, side,
+                                            price, size, quote)
+    return fills, nf, 1 if cancel else 0
+
+
+def _live_close(state: GridState, kp, rp, bar: int, feats: tuple, j: int) -> None:
+    g = state.guard
+    _, _, _, c, atr, adx = feats
+    g.log = gnb.grid_close_nb(state.hdr[0], state.slots, state.levels, state.book, state.summary[0], kp, g.book,
+                              g.summary[0], rp, g.risk[0], g.log, bar, c[j], atr[j], adx[j])
+
+
+LIVE = LiveKernel(kernel_params=lambda p, costs: kernel_params(p, costs)[0], on_fill=_live_on_fill,
+                  close=_live_close)
+
 MACHINE = OrderMachine(as_params=_as_params, features=features, new_state=GridState.new, simulate=simulate,
-                       output_names=gnb.OUTPUT_NAMES)
+                       output_names=gnb.OUTPUT_NAMES, kernel=LIVE)
 
 SPEC = order_spec(
     "grid", GridConfig, MACHINE, warmup_bars, overlay_data=overlay_data,

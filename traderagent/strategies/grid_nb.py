@@ -502,7 +502,7 @@ def simulate_grid_nb(open_, high, low, close, atr, adx, days, p, h, slots, level
     ev_key = np.empty(cap)
     ev_rank = np.empty(cap, dtype=np.int64)
     for i in range(start, end):
-        risk_new_bar_nb(rs, days[i], h.cash + h.position * close[i - 1] if i > 0 else h.cash)
+        risk_new_bar_nb(rs, days[i], h.cash)
         fills, nf, log = grid_fill_bar_nb(h, slots, levels, p, gbook, gsum, rp, rs, log, fills, nf, i, open_[i],
                                           high[i], low[i], ev_idx, ev_price, ev_phase, ev_key, ev_rank)
         log = grid_close_nb(h, slots, levels, book, summary, p, gbook, gsum, rp, rs, log, i, close[i], atr[i], adx[i])

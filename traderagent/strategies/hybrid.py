@@ -18,7 +18,7 @@ from traderagent.config.models import HybridConfig as HybridConfig  # the params
 from traderagent.core.costs import Costs
 from traderagent.core.orders_nb import book_arrays, empty_fills
 from traderagent.core.risk import kernel_risk
-from traderagent.core.spec import OrderMachine, order_spec
+from traderagent.core.spec import LiveKernel, OrderMachine, order_spec
 from traderagent.core.spec import outputs_matrix as _outputs_matrix
 from traderagent.core.spec import window_replay as _window_replay
 from traderagent.core.state import BookState, Guard, load_npz
@@ -113,10 +113,25 @@ class HybridState(BookState):
 def features(bars: pd.DataFrame, params: HybridConfig) -> tuple[np.ndarray, ...]:
     """(open, high, low, close, ATR, grid ADX, EMA fast, EMA slow, DCA ADX, +DI, -DI, regime raw labels, regime
     candle open times, newest regime candle visible per bar); all causal."""
+    return features_tf({params.timeframe: bars}, params)
+
+
+def timeframes_of(params: HybridConfig) -> tuple[str, ...]:
+    """The base timeframe, then the regime's (when it differs)."""
+    base, reg = timeframes.normalize(params.timeframe), timeframes.normalize(params.regime.timeframe)
+    return (base,) if reg == base else (base, reg)
+
+
+def features_tf(bars_by_tf: dict, params: HybridConfig) -> tuple[np.ndarray, ...]:
+    """`features` from candles by timeframe: the regime timeframe's candles when given (a live runner's trailing
+    window), else resampled from the base candles (the one resample and alignment code either way)."""
+    bars = bars_by_tf[params.timeframe]
     g, d = params.machines()
     o, h, lo, c, atr, gadx = grid_mod.features(bars, g)
     _, _, _, _, ema_f, ema_s, dadx, pdi, mdi = dca_mod.features(bars, d)
-    rbars = rg.regime_bars(bars, params.timeframe, params.regime)
+    rtf = timeframes.normalize(params.regime.timeframe)
+    rbars = bars_by_tf[rtf] if rtf in bars_by_tf else rg.regime_bars(bars, params.timeframe, params.regime)
+    rbars = rbars.drop(columns="n_bars", errors="ignore")
     raw = rg.run_kernel(rbars, params.regime)[1] if len(rbars) else np.zeros(0, dtype=np.int64)
     rtimes = rbars.index.as_unit("ns").asi8.astype(np.int64)
     vis = align_indices(bars.index.as_unit("ns").asi8, params.timeframe, rtimes, params.regime.timeframe)
@@ -216,12 +231,44 @@ def overlay_data(result: Any, bars_by_tf: dict, params: HybridConfig) -> dict:
     return {"mode": result.outputs["mode"].to_numpy()}
 
 
+def _live_params(p: HybridConfig, costs: Costs) -> tuple:
+    g, d = p.machines()
+    return kernel_params(p)[0], grid_mod.kernel_params(g, costs)[0], dca_mod.kernel_params(d, costs)[0]
+
+
+def _live_on_fill(state: HybridState, kp, fills, nf, bar, tag, side, price, size, quote, open_):
+    hp, gp, dp = kp
+    gs, ds = state.grid, state.dca
+    fills, nf, ds.log, ds.n_log, cancel = hnb.hybrid_on_fill_nb(
+        state.hdr[0], gs.hdr[0], gs.slots, gs.levels, gp, ds.hdr[0], ds.ladder, dp, fills, nf, ds.log, ds.n_log, bar,
+        tag, side, price, size, quote, open_)
+    return fills, nf, cancel
+
+
+def _live_close(state: HybridState, kp, rp, bar: int, feats: tuple, j: int, fills=None, nf: int = 0) -> None:
+    """The close of bar `bar`; `fills[:nf]` is the instance's ledger so far (a handover relabels its fills there,
+    as the vectorized run does)."""
+    hp, gp, dp = kp
+    gs, ds, g = state.grid, state.dca, state.guard
+    o, h, lo, c, atr, gadx, ema_f, ema_s, dadx, pdi, mdi, raw, rtimes, vis = feats
+    nxt = int(np.searchsorted(rtimes, state.regime[0]["last_time"], side="right"))
+    fills = empty_fills(1) if fills is None else fills
+    _, ds.log, ds.n_log, g.log = hnb.hybrid_bar_close_nb(
+        state.hdr[0], hp, state.regime[0], raw, rtimes, nxt, int(vis[j]), gs.hdr[0], gs.slots, gs.levels, gs.book,
+        gs.summary[0], gp, ds.hdr[0], ds.ladder, ds.book, ds.summary[0], dp, state.book, state.summary[0], rp,
+        g.risk[0], g.book, g.summary[0], g.log, fills, nf, ds.log, ds.n_log, bar, c[j], atr[j], gadx[j], ema_f[j],
+        ema_s[j], dadx[j], pdi[j], mdi[j])
+
+
+LIVE = LiveKernel(kernel_params=_live_params, on_fill=_live_on_fill, close=_live_close,
+                  group=lambda tag: int(hnb.group_of_nb(tag)))
+
 MACHINE = OrderMachine(as_params=_as_params, features=features, new_state=HybridState.new, simulate=simulate,
                        output_names=hnb.OUTPUT_NAMES, report_data=summary, prepare=lambda p: p.resolved(),
-                       risk_exempt=risk_exempt)
+                       risk_exempt=risk_exempt, kernel=LIVE, features_tf=features_tf, post_fills=compact_trades)
 
 SPEC = order_spec(
-    "hybrid", HybridConfig, MACHINE, warmup_bars, overlay_data=overlay_data,
+    "hybrid", HybridConfig, MACHINE, warmup_bars, overlay_data=overlay_data, timeframes_of=timeframes_of,
     description="Hybrid: grid in ranging markets, DCA on a confirmed downtrend (handover of the grid's inventory), "
                 "one account, switching costs paid",
     params_from_app=params_from_app,

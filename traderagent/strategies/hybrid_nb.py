@@ -126,67 +126,87 @@ def flatten_nb(gh, slots, gp, dh, dp, fills, nf: int, i: int, price: float):
     return fills, nf
 
 
+#: Cancel masks a fill returns: the rest of the bar's orders of the grid, of the DCA, or of both are cancelled.
+CANCEL_GRID, CANCEL_DCA = 1, 2
+
+
+@njit(cache=True)
+def hybrid_on_fill_nb(hh, gh, slots, levels, gp, dh, ladder, dp, fills, nf: int, log, nlog: int, i: int, tag: int,
+                      side: int, price: float, size: float, quote: float, open_: float):
+    """One fill of the combined book fed to its machine (module docstring, step 1). `tag` is the combined tag
+    (2 x t for the grid, 2 x t + 1 for the DCA, or the risk guard's TAG_FLATTEN); `open_` is the bar's open (the
+    reference of the switch costs). Returns (fills, nf, log, nlog, cancel mask: CANCEL_GRID | CANCEL_DCA)."""
+    if tag == TAG_FLATTEN:
+        fills, nf = flatten_nb(gh, slots, gp, dh, dp, fills, nf, i, price)
+        _sync_trades(gh, dh)
+        return fills, nf, log, nlog, CANCEL_GRID | CANCEL_DCA
+    owner = tag & 1
+    t = tag >> 1
+    cancel = 0
+    if owner == 0:
+        if t == gnb.TAG_LIQ and hh.grid_closing == 1:
+            n0 = nf
+            fills, nf = gnb._sell_all(gh, slots, gp, fills, nf, i, price, Reason.switch)
+            _switch_cost(hh, fills, n0, nf, open_)
+            gh.status = gnb.FLAT
+            gh.stop_price = 0.0
+            gh.dirty = 1
+            hh.grid_closing = 0
+            cancel = CANCEL_GRID
+        else:
+            fills, nf, stop = gnb.grid_on_fill_nb(gh, slots, levels, gp, fills, nf, i, t, side, price, size, quote)
+            cancel = CANCEL_GRID if stop else 0
+    else:
+        if t == TAG_SWITCH:
+            size = dh.position
+            if size > 0:
+                fee = dp.fees * price * size
+                fills = push_fill_nb(fills, nf, dh.trade, i, Side.sell, price, size, fee, Reason.switch)
+                nf += 1
+                _switch_cost(hh, fills, nf - 1, nf, open_)
+                dnb._book_cash(dh, Side.sell, price, size, fee)
+            dnb._end_cycle(dh, dp, False)
+            dh.dirty = 1
+            hh.dca_closing = 0
+            cancel = CANCEL_DCA
+        else:
+            fills, nf, log, nlog, stop = dnb.dca_on_fill_nb(dh, ladder, dp, fills, nf, log, nlog, i, t, price, size,
+                                                             quote)
+            cancel = CANCEL_DCA if stop else 0
+    _sync_trades(gh, dh)
+    return fills, nf, log, nlog, cancel
+
+
+@njit(cache=True)
+def group_of_nb(tag: int) -> int:
+    """The cancel group of a combined-book order (CANCEL_GRID or CANCEL_DCA; the flatten belongs to both)."""
+    if tag == TAG_FLATTEN:
+        return CANCEL_GRID | CANCEL_DCA
+    return CANCEL_DCA if (tag & 1) == 1 else CANCEL_GRID
+
+
 @njit(cache=True)
 def dispatch_fills_nb(hh, gh, slots, levels, gp, dh, ladder, dp, cbook, csum, rp, rs, rlog, fills, nf, log, nlog,
                       i: int, o: float, hi: float, lo: float, ev_idx, ev_price, ev_phase, ev_key, ev_rank):
-    """The bar's fills of the guarded combined book, each fed to its machine (module docstring, step 1) and to the
-    risk guard. Returns (fills, nf, log, nlog, rlog)."""
+    """The bar's fills of the guarded combined book, each fed to its machine and to the risk guard; a fill that
+    cancels a machine's rest skips its remaining orders this bar. Returns (fills, nf, log, nlog, rlog)."""
     if not may_fill_nb(csum, hi, lo):
         return fills, nf, log, nlog, rlog
     m = bar_events_nb(cbook, csum, o, hi, lo, gp.slippage, ev_idx, ev_price, ev_phase, ev_key, ev_rank)
-    stop_g = False
-    stop_d = False
+    cancelled = 0
     for e in range(m):
         row = cbook[ev_idx[e]]
+        if group_of_nb(row.tag) & cancelled:
+            continue
         price = ev_price[e]
-        n0 = nf
-        if row.tag == TAG_FLATTEN:
-            fills, nf = flatten_nb(gh, slots, gp, dh, dp, fills, nf, i, price)
-            _sync_trades(gh, dh)
-            risk_on_fills_nb(rs, fills, n0, nf)
-            break
         quote, rlog = risk_fill_quote_nb(rs, rp, row, price, gh.cash + dh.cash, i, rlog)
         if row.quote > 0 and quote <= 0:
             continue
-        owner = row.tag & 1
-        tag = row.tag >> 1
-        if owner == 0:
-            if stop_g:
-                continue
-            if tag == gnb.TAG_LIQ and hh.grid_closing == 1:
-                n0 = nf
-                fills, nf = gnb._sell_all(gh, slots, gp, fills, nf, i, price, Reason.switch)
-                _switch_cost(hh, fills, n0, nf, o)
-                gh.status = gnb.FLAT
-                gh.stop_price = 0.0
-                gh.dirty = 1
-                hh.grid_closing = 0
-                stop_g = True
-            else:
-                fills, nf, cancel = gnb.grid_on_fill_nb(gh, slots, levels, gp, fills, nf, i, tag, row.side, price,
-                                                        row.size, quote)
-                stop_g = stop_g or cancel
-        else:
-            if stop_d:
-                continue
-            if tag == TAG_SWITCH:
-                size = dh.position
-                if size > 0:
-                    fee = dp.fees * price * size
-                    fills = push_fill_nb(fills, nf, dh.trade, i, Side.sell, price, size, fee, Reason.switch)
-                    nf += 1
-                    _switch_cost(hh, fills, nf - 1, nf, o)
-                    dnb._book_cash(dh, Side.sell, price, size, fee)
-                dnb._end_cycle(dh, dp, False)
-                dh.dirty = 1
-                hh.dca_closing = 0
-                stop_d = True
-            else:
-                fills, nf, log, nlog, cancel = dnb.dca_on_fill_nb(dh, ladder, dp, fills, nf, log, nlog, i, tag,
-                                                                  price, row.size, quote)
-                stop_d = stop_d or cancel
-        _sync_trades(gh, dh)
+        n0 = nf
+        fills, nf, log, nlog, cancel = hybrid_on_fill_nb(hh, gh, slots, levels, gp, dh, ladder, dp, fills, nf, log,
+                                                         nlog, i, row.tag, row.side, price, row.size, quote, o)
         risk_on_fills_nb(rs, fills, n0, nf)
+        cancelled |= cancel
     return fills, nf, log, nlog, rlog
 
 
@@ -405,6 +425,29 @@ def hybrid_close_nb(hh, hp, rs, gh, slots, levels, gbook, gsum, gp, dh, ladder, 
 
 
 @njit(cache=True)
+def hybrid_bar_close_nb(hh, hp, rs_regime, raw, rtimes, nxt: int, vis_i: int, gh, slots, levels, gbook, gsum, gp, dh,
+                        ladder, dbook, dsum, dp, cbook, csum, rp, rs, obook, osum, rlog, fills, nf: int, log,
+                        nlog: int, i: int, c: float, atr: float, gadx: float, ema_f: float, ema_s: float, dadx: float,
+                        pdi: float, mdi: float):
+    """Bar i's close: every regime candle complete by now steps the confirmation (from `nxt`, up to `vis_i`), the
+    machines step (module docstring, steps 3-7), then the risk guard turns the combined book into the guarded one.
+    A handover relabels the handed-over fills among fills[:nf]. Returns (nxt, log, nlog, rlog)."""
+    while nxt <= vis_i:
+        confirm_step_nb(rs_regime, raw[nxt], hp.confirm)
+        rs_regime.last_time = rtimes[nxt]
+        nxt += 1
+    log, nlog = hybrid_close_nb(hh, hp, rs_regime, gh, slots, levels, gbook, gsum, gp, dh, ladder, dbook, dsum, dp,
+                                fills, nf, log, nlog, i, c, atr, gadx, ema_f, ema_s, dadx, pdi, mdi)
+    _sync_trades(gh, dh)
+    merge_books_nb(hh, dh, gbook, gsum, dbook, dsum, cbook, csum)
+    hh.bar = i
+    eq = gh.cash + dh.cash + (gh.position + dh.position) * c
+    rlog = risk_close_nb(rs, rp, eq, i, rlog)
+    rlog = risk_filter_nb(rs, rp, cbook, csum, obook, osum, eq, c, i, rlog)
+    return nxt, log, nlog, rlog
+
+
+@njit(cache=True)
 def simulate_hybrid_nb(open_, high, low, close, atr, gadx, ema_f, ema_s, dadx, pdi, mdi, raw, rtimes, vis, days,
                        next_regime: int, hp, gp, dp, hh, rs_regime, gh, slots, levels, gbook, gsum, dh, ladder, dbook,
                        dsum, cbook, csum, rp, rs, obook, osum, rlog, start: int, end: int, fills, nf: int, log,
@@ -421,26 +464,15 @@ def simulate_hybrid_nb(open_, high, low, close, atr, gadx, ema_f, ema_s, dadx, p
     ev_rank = np.empty(cap, dtype=np.int64)
     nxt = next_regime
     for i in range(start, end):
-        cash = gh.cash + dh.cash
-        risk_new_bar_nb(rs, days[i], cash + (gh.position + dh.position) * close[i - 1] if i > 0 else cash)
+        risk_new_bar_nb(rs, days[i], gh.cash + dh.cash)
         fills, nf, log, nlog, rlog = dispatch_fills_nb(hh, gh, slots, levels, gp, dh, ladder, dp, obook, osum, rp, rs,
                                                        rlog, fills, nf, log, nlog, i, open_[i], high[i], low[i],
                                                        ev_idx, ev_price, ev_phase, ev_key, ev_rank)
-        while nxt <= vis[i]:
-            confirm_step_nb(rs_regime, raw[nxt], hp.confirm)
-            rs_regime.last_time = rtimes[nxt]
-            nxt += 1
-        c = close[i]
-        log, nlog = hybrid_close_nb(hh, hp, rs_regime, gh, slots, levels, gbook, gsum, gp, dh, ladder, dbook, dsum,
-                                    dp, fills, nf, log, nlog, i, c, atr[i], gadx[i], ema_f[i], ema_s[i], dadx[i],
-                                    pdi[i], mdi[i])
-        _sync_trades(gh, dh)
-        merge_books_nb(hh, dh, gbook, gsum, dbook, dsum, cbook, csum)
-        hh.bar = i
-        eq = gh.cash + dh.cash + (gh.position + dh.position) * c
-        rlog = risk_close_nb(rs, rp, eq, i, rlog)
-        rlog = risk_filter_nb(rs, rp, cbook, csum, obook, osum, eq, c, i, rlog)
-        _record(out, i, hh, rs_regime, gh, dh, c)
+        nxt, log, nlog, rlog = hybrid_bar_close_nb(hh, hp, rs_regime, raw, rtimes, nxt, vis[i], gh, slots, levels,
+                                                   gbook, gsum, gp, dh, ladder, dbook, dsum, dp, cbook, csum, rp, rs,
+                                                   obook, osum, rlog, fills, nf, log, nlog, i, close[i], atr[i],
+                                                   gadx[i], ema_f[i], ema_s[i], dadx[i], pdi[i], mdi[i])
+        _record(out, i, hh, rs_regime, gh, dh, close[i])
     return fills, nf, log, nlog, rlog
 
 

@@ -22,20 +22,14 @@ from traderagent.config.models import RegimeConfig as RegimeConfig
 from traderagent.config.models import RegimeName as RegimeName
 from traderagent.data import timeframes
 from traderagent.data.resample import align_indices, resample
+from traderagent.indicators.memory import memory_bars
 from traderagent.strategies import regime_nb as rnb
 from traderagent.strategies.regime_nb import REGIME_NAMES, Regime
 from traderagent.strategies.registry import StrategySpec
 
-#: Wilder averages reproduce their full-history value to this relative tolerance after `memory` bars.
-CONVERGENCE_TOL = 1e-12
-
-
-def memory_bars(alpha: float, tol: float = CONVERGENCE_TOL) -> int:
-    return int(math.ceil(math.log(tol) / math.log(1.0 - alpha)))
-
 
 def indicator_bars(params: RegimeConfig) -> int:
-    """Bars after which every input of the raw label equals its full-history value (to 1e-12 for ADX)."""
+    """Bars after which every input of the raw label equals its full-history value (bit for bit for ADX)."""
     adx = 2 * memory_bars(1.0 / params.adx_period) + 2 * params.adx_period
     rank = params.bb_period + params.bandwidth_window - 1
     return max(adx, rank, params.volume_period)

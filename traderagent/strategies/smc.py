@@ -16,7 +16,6 @@ through `traderagent.data.resample.align_indices` (completed candles only). Deci
 
 from __future__ import annotations
 
-import math
 from typing import NamedTuple
 
 import numpy as np
@@ -28,6 +27,7 @@ from traderagent.data import timeframes
 from traderagent.data.resample import align_indices
 from traderagent.indicators import smc as smc_ind
 from traderagent.indicators import smc_nb as prim
+from traderagent.indicators.memory import memory_bars
 from traderagent.indicators.nb import atr_1d_nb
 from traderagent.strategies import smc_zones
 from traderagent.strategies.smc_nb import FACTOR_NAMES, smc_signals_1d_nb
@@ -36,8 +36,6 @@ ROLES = ("entry", "zone", "structure", "bias")
 #: Bars of its own timeframe a structure reading (trend, dealing range) is assumed to depend on, in swing
 #: lengths: see docs/smc_strategy.md#windows (measured 0 rewritten readings with this margin).
 STRUCTURE_MEMORY_SWINGS = 30
-#: Wilder ATR seed weight below this relative size is taken as forgotten (as in trend_follower).
-CONVERGENCE_TOL = 1e-12
 
 
 class Decisions(NamedTuple):
@@ -80,10 +78,25 @@ def warmup_bars(params) -> int:
     L = int(params.swing_length)
     structure = STRUCTURE_MEMORY_SWINGS * L + 2
     zones = int(params.max_age) + structure  # a zone lives max_age bars; its break needs the swing before it
-    atr_mem = int(math.ceil(math.log(CONVERGENCE_TOL) / math.log(1.0 - 1.0 / params.atr_period))) + 2
+    atr_mem = memory_bars(1.0 / params.atr_period) + 2
     need = max(zones * ratio["entry"] + atr_mem, zones * ratio["zone"],
                (structure + 1) * ratio["structure"], (structure + 1) * ratio["bias"])
     return int(need + max(ratio.values()))
+
+
+def window_bars(params) -> dict[str, int]:
+    """Candles of each timeframe a live window needs (the same memories as `warmup_bars`, counted on each role's
+    own timeframe, so the live stepper never recomputes 300 days of 15m bars to read a daily trend)."""
+    r = roles(params)
+    L = int(params.swing_length)
+    structure = STRUCTURE_MEMORY_SWINGS * L + 2
+    zones = int(params.max_age) + structure
+    atr_mem = memory_bars(1.0 / params.atr_period) + 2
+    need = {"entry": zones + atr_mem, "zone": zones, "structure": structure + 1, "bias": structure + 1}
+    out: dict[str, int] = {}
+    for role, tf in r.items():
+        out[tf] = max(out.get(tf, 0), need[role] + 2)
+    return out
 
 
 def _complete(bars: pd.DataFrame, tf: str, base_tf: str) -> pd.DataFrame:
@@ -251,6 +264,7 @@ SPEC = StrategySpec(
     timeframes=strategy_timeframes,
     warmup_bars=warmup_bars,
     signals=signals,
+    window_bars=window_bars,
     description="Smart Money Concepts: D1 bias, H4 structure, H1 order blocks/FVGs, M15 CHoCH or sweep trigger",
     overlay_data=overlay_data,
 )

@@ -12,8 +12,6 @@ The higher timeframe comes through `traderagent.data.resample.align_indices` (co
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 from numba import njit
 
@@ -21,16 +19,8 @@ from traderagent.core.signals import Signals
 from traderagent.core.spec import StrategySpec
 from traderagent.data import timeframes
 from traderagent.data.resample import align_indices
+from traderagent.indicators.memory import memory_bars
 from traderagent.indicators.nb import atr_1d_nb, ema_1d_nb
-
-#: EMAs and Wilder averages remember their whole history; a trailing window reproduces the full-history value
-#: once the seed's weight (1 - alpha)^k has decayed below this relative tolerance.
-CONVERGENCE_TOL = 1e-12
-
-
-def memory_bars(alpha: float, tol: float = CONVERGENCE_TOL) -> int:
-    """Bars after which an exponential average's seed weighs less than `tol`."""
-    return int(math.ceil(math.log(tol) / math.log(1.0 - alpha)))
 
 
 @njit(cache=True)
