@@ -151,7 +151,7 @@ def price_figure(bars: pd.DataFrame, trades: Sequence[dict], equity: pd.Series, 
     return fig
 
 
-def _stats_table(stats: dict, bh_stats: dict | None) -> str:
+def stats_table(stats: dict, bh_stats: dict | None) -> str:
     keys = [k for k in STATS_ORDER if k in stats] + [k for k in stats if k not in STATS_ORDER]
     rows = []
     for k in keys:
@@ -172,7 +172,7 @@ def integrity_html(integrity: dict) -> str:
             f"passes ({len(rows)})</summary>{table(rows, ['Gate', 'Passed', 'Detail'])}</details>")
 
 
-def _trade_rows(trades: list[dict]) -> tuple[list[dict], list[str], int]:
+def trade_rows(trades: list[dict]) -> tuple[list[dict], list[str], int]:
     """Table rows (human column names) of the first and last MAX_TABLE_TRADES / 2 trades, and how many are left
     out (they are in the run's JSON)."""
     cols = list(TRADE_COLUMNS)
@@ -206,7 +206,7 @@ def risk_html(blocks: Sequence[dict] | None) -> str:
             f"</p><div class=scroll>{table(shown, [label(k) for k in cols])}</div>")
 
 
-def _title(result: dict) -> str:
+def title_of(result: dict) -> str:
     return (f"{result['strategy']} · {result['symbol']} · {result['timeframe']} · {result['start'][:10]} → "
             f"{result['end'][:10]}")
 
@@ -237,34 +237,34 @@ def render(result: dict, bars: pd.DataFrame, equity: pd.Series, path: Path, meta
     blocks = result.get("risk_blocks")
     fig = price_figure(bars, trades, equity, f"{result['symbol']} {result['timeframe']}", overlays, bh_eq,
                        blocks or (), float(result["initial_equity"]))
-    rows, cols, _ = _trade_rows(trades)
+    rows, cols, _ = trade_rows(trades)
     bh_final = float(bh_eq[-1]) if len(bh_eq) else float("nan")
     json_link = f" · <a href='{esc(path.with_suffix('.json').name)}'>full data (JSON)</a>" if write_json else ""
     prov = {META_LABELS.get(k, label(k)): (fmt(v, True) if k in META_LABELS else v) for k, v in meta.items()}
     body = (
-        f"<h1>{esc(_title(result))}</h1>"
+        f"<h1>{esc(title_of(result))}</h1>"
         f"<p class=meta>initial equity {result['initial_equity']:,.2f} → final {result['final_equity']:,.2f} "
         f"(buy and hold: {bh_final:,.2f}); fees and slippage included; {len(trades):,} trades{json_link}</p>"
         f"{note}{integrity_html(result['integrity'])}"
-        f"<h2>Strategy and buy-and-hold</h2>{_stats_table(result['stats'], bh_stats)}"
+        f"<h2>Strategy and buy-and-hold</h2>{stats_table(result['stats'], bh_stats)}"
         f"<p class=meta>Buy and hold: the whole initial equity bought at the first traded bar's open with the "
         f"same fee and slippage, then held.</p>"
         f"{figure_div(fig)}{extra_html}{risk_html(blocks)}"
         f"<h2>Trades</h2><div class=scroll>{table(rows, cols)}</div>"
-        f"<h2>Parameters</h2>{_params_table(result.get('params', {}))}"
+        f"<h2>Parameters</h2>{params_table(result.get('params', {}))}"
         f"<h2>Provenance</h2>{_kv(prov)}<p class=meta>trades SHA-256 {esc(result.get('trades_sha256', ''))}</p>"
     )
     if write_json:
         doc = run_document(result, meta, equity)
         write_text_atomic(path.with_suffix(".json"), json.dumps(doc, allow_nan=False, default=str))
-    return write_page(path, _title(result), body, nav=nav)
+    return write_page(path, title_of(result), body, nav=nav)
 
 
 def _kv(d: dict) -> str:
     return "<table>" + "".join(f"<tr><td>{esc(k)}</td><td>{esc(v)}</td></tr>" for k, v in d.items()) + "</table>"
 
 
-def _params_table(params: dict, prefix: str = "") -> str:
+def params_table(params: dict, prefix: str = "") -> str:
     """Parameters as the config spells them (`key: value`, nested sections flattened with dots)."""
     flat: dict[str, object] = {}
 

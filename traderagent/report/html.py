@@ -29,11 +29,21 @@ NO_PLOTLY = (
 )
 
 
+class Html(str):
+    """Markup that tables show as it is (a link), where every other value is escaped."""
+
+
 def esc(x) -> str:
     return html.escape(str(x))
 
 
+def link(href: str, text: str) -> Html:
+    return Html(f"<a href='{esc(href)}'>{esc(text)}</a>")
+
+
 def fmt(x, pct: bool = False) -> str:
+    if isinstance(x, Html):
+        return x
     if x is None or (isinstance(x, float) and (math.isnan(x) or math.isinf(x))):
         return "—" if x is None or math.isnan(x) else ("∞" if x > 0 else "−∞")
     if isinstance(x, bool):
