@@ -21,7 +21,7 @@ CANDLES_MAX = 4000  # above this many bars the price is drawn as a line (a brows
 STATS_ORDER = ("total_return", "cagr", "sharpe", "sortino", "max_drawdown", "win_rate", "profit_factor", "expectancy",
                "exposure", "trades")
 TRADE_COLUMNS = ["entry_time", "exit_time", "side", "entry_price", "exit_price", "size", "pnl", "fees", "exit_reason"]
-STRATEGY, BUY_HOLD, PRICE = "#0969da", "#6e7781", "#24292f"
+STRATEGY, BUY_HOLD, PRICE = "#0969da", "#8c959f", "#24292f"
 LONG, SHORT, EXIT, BLOCK = "#1a7f37", "#cf222e", "#8250df", "#bc4c00"
 RISK_TIME_KEYS = ("time", "bar_time", "bar", "at", "timestamp")
 META_LABELS = {"fees": "Fee per side", "slippage": "Slippage per fill"}
@@ -89,7 +89,8 @@ def risk_block_rows(blocks: Sequence[dict]) -> list[dict]:
         refused = b.get("refused", b.get("what", b.get("detail", "")))
         if isinstance(refused, (dict, list)):
             refused = json.dumps(refused, default=str)
-        rows.append({"rule": b.get("rule", ""), "time": b.get(tkey) if tkey else None, "refused": refused,
+        when = b.get(tkey) if tkey else None
+        rows.append({"rule": b.get("rule", ""), "time": when, "refused": refused,
                      **{k: v for k, v in b.items() if k not in ("rule", "refused", "what", "detail", tkey)}})
     return rows
 
@@ -143,8 +144,7 @@ def price_figure(bars: pd.DataFrame, trades: Sequence[dict], equity: pd.Series, 
                                                                        BUY_HOLD), ("strategy", eq, STRATEGY)]
     for name, values, color in curves:
         fig.add_trace(go.Scatter(x=equity.index, y=values, name=f"{name} equity", legendgroup=name,
-                                 line=dict(color=color, width=1.6 if name == "strategy" else 1.2,
-                                           dash="solid" if name == "strategy" else "dot")), row=2, col=1)
+                                 line=dict(color=color, width=1.6 if name == "strategy" else 1.1)), row=2, col=1)
         fig.add_trace(go.Scatter(x=equity.index, y=_drawdown(values, init), name=f"{name} drawdown",
                                  legendgroup=name, showlegend=False, fill="tozeroy" if name == "strategy" else None,
                                  line=dict(color=SHORT if name == "strategy" else color, width=1)), row=3, col=1)
@@ -200,7 +200,8 @@ def risk_html(blocks: Sequence[dict] | None) -> str:
     for r in rows:
         counts[r["rule"]] = counts.get(r["rule"], 0) + 1
     cols = list(dict.fromkeys(k for r in rows for k in r))
-    shown = [{label(k): r.get(k) for k in cols} for r in rows]
+    shown = [{label(k): (str(r[k])[:16].replace("T", " ") if k == "time" and r.get(k) else r.get(k)) for k in cols}
+             for r in rows]
     summary = ", ".join(f"{esc(k)}: {v:,}" for k, v in counts.items())
     return (f"<h2>Risk guard</h2><p>{len(rows):,} actions refused ({summary}); each is marked on the price chart."
             f"</p><div class=scroll>{table(shown, [label(k) for k in cols])}</div>")
