@@ -30,11 +30,6 @@ MAX_TABLE_TRADES = 1000  # trades listed on the page: all up to this, else the f
 KIND = "backtest"  # the JSON's "kind": what the site reads it as
 
 
-def run_overlays(run) -> tuple:
-    """The strategy's price-panel overlays for a finished `BacktestRun` (none for strategies without)."""
-    return tuple(run.spec.extra.get("overlays", lambda *_: ())(run))
-
-
 def buy_and_hold(bars: pd.DataFrame, initial_equity: float, fees: float, slippage: float, timeframe: str):
     """Buy-and-hold on the traded bars (bought at the first bar's open with the run's costs): (equity, stats)."""
     from traderagent.backtest.metrics import return_stats

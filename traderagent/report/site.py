@@ -26,7 +26,6 @@ import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from traderagent.errors import UserError
 from traderagent.report.html import GENERATOR
@@ -288,14 +287,3 @@ def build(out: Path, reports: Path | None = None, database_url: str | None = Non
     reproduced = sum(it.kind == "backtest" and it.status == "reproduced" for it in items)
     return SiteSummary(out=out, pages=pages, backtests=n_bt, studies=len(items) - n_bt, reproduced=reproduced)
 
-
-def resolve_path(value: Any, folder: Path | None) -> Path | None:
-    """A path recorded in a document: as written if it exists, else relative to the document's folder."""
-    if not value:
-        return None
-    p = Path(str(value))
-    if p.is_file():
-        return p
-    if folder is not None and (folder / p).is_file():
-        return folder / p
-    return None

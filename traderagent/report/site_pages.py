@@ -9,6 +9,7 @@ import math
 from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -44,12 +45,23 @@ def _sources_note(it) -> str:
 
 
 # ------------------------------------------------------------------------------------------------ backtests
+def resolve_path(value: Any, folder: Path | None) -> Path | None:
+    """A path recorded in a document: as written if it exists, else relative to the document's folder."""
+    if not value:
+        return None
+    p = Path(str(value))
+    if p.is_file():
+        return p
+    if folder is not None and (folder / p).is_file():
+        return folder / p
+    return None
+
+
 def reproduce(it):
     """A fresh run of the item's recorded inputs whose trades hash to the recorded ones: (run, "reproduced"),
     else (None, why not)."""
     from traderagent.backtest.runner import file_sha256, run_backtest
     from traderagent.errors import UserError
-    from traderagent.report.site import resolve_path
 
     d = it.doc
     meta = d.get("meta") or {}
@@ -71,7 +83,8 @@ def reproduce(it):
 
 def backtest_page(it, out: Path, nav: str, log: Callable[[str], None]) -> Path:
     """The run's page: drawn from a verified re-run, else from what was saved (and why)."""
-    from traderagent.report.backtest import buy_and_hold, render, run_overlays
+    from traderagent.report.backtest import buy_and_hold, render
+    from traderagent.report.overlays import for_run
 
     path = out / f"{it.slug}.html"
     run, why = reproduce(it)
@@ -88,7 +101,7 @@ def backtest_page(it, out: Path, nav: str, log: Callable[[str], None]) -> Path:
     note = _sources_note(it) + "<p class=meta>Re-run from its recorded inputs for this page; the trades match the " \
         "saved ones (same SHA-256).</p>"
     log(f"site: {it.slug}: re-run, trades match")
-    return render(result, run.bars, equity, path, meta=run.meta, overlays=run_overlays(run), nav=nav, note=note)
+    return render(result, run.bars, equity, path, meta=run.meta, overlays=for_run(run), nav=nav, note=note)
 
 
 def record_figure(doc: dict):
