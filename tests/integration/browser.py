@@ -58,6 +58,7 @@ class Visit:
     errors: list[str] = field(default_factory=list)  # console errors and uncaught exceptions
     charts: list[dict] = field(default_factory=list)
     text: str = ""
+    no_plotly_note: bool = False  # the page's "plotly.js did not load" note is showing
 
 
 class Tab:
@@ -83,6 +84,7 @@ class Tab:
                                    ".every(d => d.classList.contains('js-plotly-plot'))", timeout=30_000)
         v.charts = page.evaluate(CHARTS_JS)
         v.text = page.inner_text("body")
+        v.no_plotly_note = page.evaluate("() => !!document.getElementById('no-plotly')")
         if screenshot is not None:
             screenshot.parent.mkdir(parents=True, exist_ok=True)
             page.screenshot(path=str(screenshot), full_page=True)
