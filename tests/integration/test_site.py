@@ -1,9 +1,9 @@
 """`traderagent report site` end to end on the bundled data, and every page opened in headless Chromium.
 
 The inputs are real runs: backtests written beside their reports (one on the whole 3.3 years of BTC 15m with
-thousands of trades: the heaviest page), one saved in a throwaway SQLite database, one whose candle file is gone
-(drawn from its saved record), one carrying risk-guard blocks, a short walk-forward study (as JSON beside its
-page and in the database) and the portfolio. Screenshots go to $TRADERAGENT_SCREENSHOTS (else a temp folder).
+thousands of trades: the heaviest page), one saved in a throwaway SQLite database (a DCA year the risk guard
+blocked dozens of times), one whose candle file is gone (drawn from its saved record), a short walk-forward study
+(as JSON beside its page and in the database) and the portfolio. Screenshots go to $TRADERAGENT_SCREENSHOTS (else a temp folder).
 """
 
 from __future__ import annotations
@@ -30,13 +30,6 @@ STUDY = {
     "monte_carlo": {"runs": 100, "block_days": 5}, "sensitivity": {"points": 3, "pairs": 1, "grid": 3},
     "pbo_blocks": 8,
 }
-RISK_BLOCKS = [
-    {"rule": "daily_loss_limit", "time": "2025-03-03T10:00:00Z", "refused": "long entry 0.12 ETH"},
-    {"rule": "max_exposure", "time": "2025-04-07T02:00:00Z", "refused": "long entry 0.30 ETH"},
-    {"rule": "daily_loss_limit", "time": "2025-05-19T14:00:00Z", "refused": "long entry 0.10 ETH"},
-]
-
-
 def _cli(*args: str) -> None:
     assert main(list(args)) == 0, args
 
@@ -53,8 +46,6 @@ def site(tmp_path_factory, btc_15m, eth_15m):
          "2025-01-01", "--end", "2025-06-30", "--report", str(reports / "tf-btc.html"))
     _cli("backtest", "--strategy", "trend_follower", "--symbol", "ETH/USDT", "--data", str(data / "ETH_USDT-15m.csv.gz"),
          "--start", "2025-01-01", "--end", "2025-06-30", "--report", str(reports / "tf-eth.html"))
-    doc = json.loads((reports / "tf-eth.json").read_text())  # a run the risk guard stopped three times
-    (reports / "tf-eth.json").write_text(json.dumps({**doc, "risk_blocks": RISK_BLOCKS}))
     gone = tmp / "moved" / "BTC_USDT-15m.csv.gz"  # a run whose candle file is no longer there
     gone.parent.mkdir()
     shutil.copyfile(data / "BTC_USDT-15m.csv.gz", gone)
@@ -114,7 +105,12 @@ def test_run_pages_say_how_they_were_drawn(site):
     out = site["out"]
     eth = (next(out.glob("run-trend_follower-ETH_USDT-*.html"))).read_text(encoding="utf-8")
     assert "the trades match the saved ones" in eth
-    assert '"name":"risk guard refused (3)"' in eth and "3 actions refused (daily_loss_limit: 2, max_exposure: 1)" in eth
+    assert "The risk guard refused nothing in this run" in eth
+    dca_page = next(out.glob("run-dca-*.html"))
+    dca, events = dca_page.read_text(encoding="utf-8"), json.loads(dca_page.with_suffix(".json").read_text())["risk_events"]
+    assert len(events) > 10  # real blocks of the risk guard, as the run recorded them
+    n = sum(e["rule"] == "max_loss_per_trade" for e in events)
+    assert f'"name":"risk guard ({len(events)} blocks)"' in dca and f"max_loss_per_trade (refused): {n}" in dca
     gone = (next(out.glob("run-trend_follower-BTC_USDT-1h-20250701-*.html"))).read_text(encoding="utf-8")
     assert "as it was saved" in gone and "is not here" in gone
     assert "Buy and hold" in eth and "buy and hold equity" in eth  # beside the strategy: stats and line
@@ -123,12 +119,26 @@ def test_run_pages_say_how_they_were_drawn(site):
     assert "summary of the saved result" in copy
 
 
+def test_risk_blocks_in_words():
+    from traderagent.report.backtest import refused_text, risk_events, risk_html
+
+    e = {"time": "2025-01-02T03:00:00+00:00", "rule": "max_loss_per_trade", "action": "refused", "side": 1,
+         "orders": 3, "amount": 6412.5, "bars": 570}
+    assert refused_text(e) == "3 buy orders refused, 6,412.50 notional, 570 bars in a row"
+    assert refused_text({**e, "action": "reached", "amount": 0.0566}) == \
+        "daily loss of 5.66% reached: no new positions until the next UTC day"
+    assert refused_text({"rule": "max_exposure", "time": "2025-01-01", "refused": "long entry 0.3 ETH"}) == \
+        "long entry 0.3 ETH"  # a list of {rule, time, what was refused} reads as it is
+    assert risk_events({"risk_events": [e]}) == [e] and risk_events({"risk_blocks": [e]}) == [e]
+    assert risk_events({}) is None and risk_html(None) == ""  # results from before the risk guard
+
+
 def test_every_page_opens_in_chromium_without_errors_or_empty_charts(site):
     require_browser()
     out = site["out"]
     shots = Path(os.environ.get("TRADERAGENT_SCREENSHOTS") or out.parent / "screenshots")
     pages = sorted(out.rglob("*.html"))
-    shoot = ("index.html", "run-grid-", "run-trend_follower-ETH_USDT-", "study-tf_site.html", "compare-portfolio.html")
+    shoot = ("index.html", "run-grid-", "run-dca-", "study-tf_site.html", "compare-portfolio.html")
     problems, charts = [], 0
     t0 = time.perf_counter()
     with chromium() as browser:

@@ -76,32 +76,58 @@ def trade_markers(fig, trades: Sequence[dict], row: int = 1) -> None:
             hovertemplate="exit (%{text}), P&L %{customdata:,.2f}<br>%{y:,.2f}<extra></extra>"), row=row, col=1)
 
 
-def risk_block_rows(blocks: Sequence[dict]) -> list[dict]:
-    """Risk-guard blocks as table rows: rule, bar time, what was refused (other keys kept as they are)."""
+def risk_events(result: dict) -> list[dict] | None:
+    """The risk guard's blocks of a result: `risk_events` (one record per block: time, until, bars, rule, action,
+    side, orders, amount), or a list under `risk_blocks`; None when the result has neither (older runs)."""
+    for key in ("risk_events", "risk_blocks"):
+        if isinstance(result.get(key), list):
+            return result[key]
+    return None
+
+
+def refused_text(e: dict) -> str:
+    """What a block refused, in words."""
+    for key in ("refused", "what", "detail"):
+        if key in e:
+            v = e[key]
+            return json.dumps(v, default=str) if isinstance(v, (dict, list)) else str(v)
+    action, amount = e.get("action", "refused"), e.get("amount")
+    if action == "reached":
+        return f"daily loss of {fmt(amount, True)} reached: no new positions until the next UTC day"
+    if action == "flattened":
+        return "position closed at the next bar's open"
+    n = int(e.get("orders") or 0)
+    side = {1: "buy ", -1: "sell "}.get(int(e.get("side") or 0), "")
+    text = f"{n} {side}order{'s' if n != 1 else ''} " + ("made smaller" if action == "resized" else "refused")
+    if amount:
+        text += f", {amount:,.2f} notional"
+    bars = int(e.get("bars") or 1)
+    return text + (f", {bars:,} bars in a row" if bars > 1 else "")
+
+
+def risk_block_rows(events: Sequence[dict]) -> list[dict]:
+    """One table row per block: rule, action, bar time, what was refused."""
     rows = []
-    for b in blocks:
-        tkey = next((k for k in RISK_TIME_KEYS if k in b), None)
-        refused = b.get("refused", b.get("what", b.get("detail", "")))
-        if isinstance(refused, (dict, list)):
-            refused = json.dumps(refused, default=str)
-        when = b.get(tkey) if tkey else None
-        rows.append({"rule": b.get("rule", ""), "time": when, "refused": refused,
-                     **{k: v for k, v in b.items() if k not in ("rule", "refused", "what", "detail", tkey)}})
+    for e in events:
+        tkey = next((k for k in RISK_TIME_KEYS if k in e and not isinstance(e[k], int)), None)
+        rows.append({"rule": e.get("rule", ""), "action": e.get("action", "refused"),
+                     "time": e.get(tkey) if tkey else None, "refused": refused_text(e)})
     return rows
 
 
-def risk_markers(fig, bars: pd.DataFrame, blocks: Sequence[dict], row: int = 1) -> None:
-    """Each refused action as a marker above its bar's high (hover: the rule and what was refused)."""
+def risk_markers(fig, bars: pd.DataFrame, events: Sequence[dict], row: int = 1) -> None:
+    """Each block as a marker above its bar's high (hover: the rule and what was refused); the latest
+    MAX_TRADE_MARKERS."""
     import plotly.graph_objects as go
 
-    rows = [r for r in risk_block_rows(blocks) if r["time"] is not None]
-    if not rows:
+    rows = [r for r in risk_block_rows(events) if r["time"] is not None][-MAX_TRADE_MARKERS:]
+    if not rows or not len(bars):
         return
     times = pd.DatetimeIndex(pd.to_datetime([r["time"] for r in rows], utc=True))
     pos = np.clip(bars.index.searchsorted(times, side="right") - 1, 0, len(bars) - 1)
     y = bars["high"].to_numpy(dtype=float)[pos] * 1.01
     fig.add_trace(go.Scatter(
-        x=times.as_unit("ms").asi8.astype(np.float64), y=y, mode="markers", name=f"risk guard refused ({len(rows):,})",
+        x=times.as_unit("ms").asi8.astype(np.float64), y=y, mode="markers", name=f"risk guard ({len(rows):,} blocks)",
         marker=dict(symbol="hexagon-open", size=9, color=BLOCK, line=dict(width=1.5)),
         text=[f"{r['rule']}: {r['refused']}" for r in rows], hovertemplate="%{text}<extra></extra>"), row=row, col=1)
 
@@ -112,7 +138,7 @@ def _drawdown(eq: np.ndarray, initial: float) -> np.ndarray:
 
 def price_figure(bars: pd.DataFrame, trades: Sequence[dict], equity: pd.Series, title: str,
                  overlays: Sequence[Callable] = (), buy_hold: np.ndarray | None = None,
-                 risk_blocks: Sequence[dict] = (), initial_equity: float | None = None):
+                 risk: Sequence[dict] = (), initial_equity: float | None = None):
     """Price (candles or close line) with entries/exits, overlays and risk blocks; equity beside buy-and-hold;
     drawdowns of both. The price is drawn last on its panel, over the markers and overlays."""
     import plotly.graph_objects as go
@@ -126,7 +152,7 @@ def price_figure(bars: pd.DataFrame, trades: Sequence[dict], equity: pd.Series, 
     trade_markers(fig, trades)
     for overlay in overlays:  # they may restyle the layout (legend room, zoom buttons): applied after ours
         overlay(fig, 1)
-    risk_markers(fig, bars, risk_blocks)
+    risk_markers(fig, bars, risk)
     if len(bars) <= CANDLES_MAX:
         fig.add_trace(go.Candlestick(x=bars.index, open=bars["open"], high=bars["high"], low=bars["low"],
                                      close=bars["close"], name="price", showlegend=False), row=1, col=1)
@@ -167,39 +193,43 @@ def integrity_html(integrity: dict) -> str:
             f"passes ({len(rows)})</summary>{table(rows, ['Gate', 'Passed', 'Detail'])}</details>")
 
 
-def trade_rows(trades: list[dict]) -> tuple[list[dict], list[str], int]:
-    """Table rows (human column names) of the first and last MAX_TABLE_TRADES / 2 trades, and how many are left
-    out (they are in the run's JSON)."""
+def trade_rows(trades: list[dict]) -> tuple[list[dict], list[str]]:
+    """Table rows (human column names) of the trades: all up to MAX_TABLE_TRADES, else the first and last half
+    (the rest are in the run's JSON)."""
     cols = list(TRADE_COLUMNS)
     if trades and "fills" in trades[0]:  # order strategies list each trade's fills: show how many, not them
         cols.append("fills")
-    half = MAX_TABLE_TRADES // 2
-    shown = trades if len(trades) <= MAX_TABLE_TRADES else [*trades[:half], None, *trades[-half:]]
-    rows = []
-    for t in shown:
-        if t is None:
-            rows.append({label(cols[0]): f"… {len(trades) - 2 * half:,} more trades in the JSON …"})
-            continue
-        rows.append({label(c): (str(t.get(c, ""))[:16].replace("T", " ") if c.endswith("_time")
-                                else len(t["fills"]) if c == "fills" else t.get(c)) for c in cols})
-    return rows, [label(c) for c in cols], max(0, len(trades) - len(rows))
+    rows = [{label(c): (str(t.get(c, ""))[:16].replace("T", " ") if c.endswith("_time")
+                        else len(t["fills"]) if c == "fills" else t.get(c)) for c in cols} for t in trades]
+    return head_tail(rows, MAX_TABLE_TRADES, "trades", label(cols[0])), [label(c) for c in cols]
 
 
-def risk_html(blocks: Sequence[dict] | None) -> str:
-    """The risk-guard section: absent when the result carries no `risk_blocks` key (older runs)."""
-    rows = risk_block_rows(blocks or ())
+def head_tail(rows: list, limit: int, what: str, first_key: str) -> list:
+    """All rows up to `limit`, else the first and last half with a row saying how many are in the JSON."""
+    half = limit // 2
+    if len(rows) <= limit:
+        return rows
+    return [*rows[:half], {first_key: f"… {len(rows) - 2 * half:,} more {what} in the JSON …"}, *rows[-half:]]
+
+
+def risk_html(events: Sequence[dict] | None) -> str:
+    """The risk-guard section: absent when the result carries no blocks key (older runs)."""
+    if events is None:
+        return ""
+    rows = risk_block_rows(events)
     if not rows:
-        return ("<h2>Risk guard</h2><p class=meta>The risk guard refused nothing in this run.</p>"
-                if blocks is not None else "")
+        return "<h2>Risk guard</h2><p class=meta>The risk guard refused nothing in this run.</p>"
     counts: dict[str, int] = {}
     for r in rows:
-        counts[r["rule"]] = counts.get(r["rule"], 0) + 1
-    cols = list(dict.fromkeys(k for r in rows for k in r))
+        key = f"{r['rule']} ({r['action']})"
+        counts[key] = counts.get(key, 0) + 1
+    cols = ["rule", "action", "time", "refused"]
     shown = [{label(k): (str(r[k])[:16].replace("T", " ") if k == "time" and r.get(k) else r.get(k)) for k in cols}
              for r in rows]
     summary = ", ".join(f"{esc(k)}: {v:,}" for k, v in counts.items())
-    return (f"<h2>Risk guard</h2><p>{len(rows):,} actions refused ({summary}); each is marked on the price chart."
-            f"</p><div class=scroll>{table(shown, [label(k) for k in cols])}</div>")
+    return (f"<h2>Risk guard</h2><p>{len(rows):,} blocks ({summary}); each is marked on the price chart.</p>"
+            f"<div class=scroll>{table(head_tail(shown, MAX_TABLE_TRADES, 'blocks', label('rule')), [label(k) for k in cols])}"
+            "</div>")
 
 
 def title_of(result: dict) -> str:
@@ -230,10 +260,10 @@ def render(result: dict, bars: pd.DataFrame, equity: pd.Series, path: Path, meta
     trades = result.get("trades", [])
     fees, slip = float(meta.get("fees", 0.0) or 0.0), float(meta.get("slippage", 0.0) or 0.0)
     bh_eq, bh_stats = buy_and_hold(bars, float(result["initial_equity"]), fees, slip, result["timeframe"])
-    blocks = result.get("risk_blocks")
+    blocks = risk_events(result)
     fig = price_figure(bars, trades, equity, f"{result['symbol']} {result['timeframe']}", overlays, bh_eq,
                        blocks or (), float(result["initial_equity"]))
-    rows, cols, _ = trade_rows(trades)
+    rows, cols = trade_rows(trades)
     bh_final = float(bh_eq[-1]) if len(bh_eq) else float("nan")
     json_link = f" · <a href='{esc(path.with_suffix('.json').name)}'>full data (JSON)</a>" if write_json else ""
     prov = {META_LABELS.get(k, label(k)): (fmt(v, True) if k in META_LABELS else v) for k, v in meta.items()}

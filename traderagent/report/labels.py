@@ -49,6 +49,7 @@ LABELS: dict[str, str] = {
     "final_equity": "Final equity",
     # risk guard blocks
     "rule": "Rule",
+    "action": "Action",
     "time": "Bar (UTC)",
     "refused": "What was refused",
 }

@@ -131,6 +131,7 @@ def record_page(it, path: Path, nav: str) -> Path:
     from traderagent.report.backtest import (
         integrity_html,
         params_table,
+        risk_events,
         risk_html,
         stats_table,
         title_of,
@@ -138,7 +139,7 @@ def record_page(it, path: Path, nav: str) -> Path:
     )
 
     d = it.doc
-    rows, cols, _ = trade_rows(d.get("trades") or [])
+    rows, cols = trade_rows(d.get("trades") or [])
     meta = {label(k): v for k, v in (d.get("meta") or {}).items() if v is not None}
     body = (
         f"<h1>{esc(title_of(d))}</h1>{_sources_note(it)}"
@@ -147,7 +148,7 @@ def record_page(it, path: Path, nav: str) -> Path:
         f"<p class=meta>initial equity {fmt(d['initial_equity'])} → final {fmt(d['final_equity'])}; fees and "
         f"slippage included; {len(d.get('trades') or []):,} trades</p>"
         f"{integrity_html(d['integrity'])}<h2>Stats</h2>{stats_table(d['stats'], None)}"
-        f"{figure_div(record_figure(d))}{risk_html(d.get('risk_blocks'))}"
+        f"{figure_div(record_figure(d))}{risk_html(risk_events(d))}"
         f"<h2>Trades</h2><div class=scroll>{table(rows, cols)}</div>"
         f"<h2>Parameters</h2>{params_table(d.get('params') or {})}<h2>Provenance</h2>{kv_table(meta)}"
     )
