@@ -14,7 +14,7 @@ unexport PYTHONDONTWRITEBYTECODE
 STUDY ?= research/trend_follower.yaml
 WORKERS ?= 2
 
-.PHONY: demo test bench optimize lint sample clean help
+.PHONY: demo test bench optimize lint sample clean help site
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -53,6 +53,20 @@ bench: sample  ## benchmarks (on demand, not part of make test)
 
 optimize: sample  ## walk-forward study: make optimize STUDY=research/<name>.yaml WORKERS=4 [STORAGE=url] [TRIALS=n]
 	$(PY) -m traderagent optimize $(STUDY) --workers $(WORKERS) $(if $(STORAGE),--storage $(STORAGE)) $(if $(TRIALS),--trials $(TRIALS))
+
+# The report site on the bundled data: the demo runs (every strategy on the whole sample), the shipped studies and
+# the packaged config's portfolio, then `traderagent report site` (what .github/workflows/site.yml publishes).
+SITE ?= reports/site
+SITE_RUNS := trend_follower:BTC/USDT:1h trend_follower:ETH/USDT:1h smc:BTC/USDT:15m grid:BTC/USDT:15m \
+	dca:BTC/USDT:15m hybrid:BTC/USDT:15m
+site: sample  ## report site: demo runs + shipped studies + portfolio -> $(SITE) (make site SITE=dir WORKERS=n)
+	@set -e; for run in $(SITE_RUNS); do IFS=: read -r strategy symbol tf <<< "$$run"; \
+		$(PY) -m traderagent backtest --strategy $$strategy --symbol $$symbol --timeframe $$tf \
+			--report reports/$$strategy-$${symbol/\//_}-$$tf.html > /dev/null; \
+		echo "site: backtest $$strategy $$symbol $$tf"; done
+	@set -e; for study in research/*.yaml; do \
+		$(PY) -m traderagent optimize $$study --workers $(WORKERS) --quiet > /dev/null; echo "site: study $$study"; done
+	$(PY) -m traderagent report site --out $(SITE) --portfolio
 
 clean:  ## remove the virtualenv and caches (keeps data/)
 	rm -rf $(VENV) .pytest_cache .hypothesis

@@ -373,14 +373,19 @@ def _reference_runs(name, symbols, bases, base_tf, cfg, start, end, clock, price
     return out
 
 
+def buy_and_hold_equity(first_open: float, price: np.ndarray, equity0: float, fees: float,
+                        slippage: float) -> np.ndarray:
+    """Equity of `equity0` spent at `first_open` (plus slippage, plus the fee) and held, marked at each `price`."""
+    units = equity0 / (first_open * (1 + slippage) * (1 + fees))
+    return units * np.asarray(price, dtype=float)
+
+
 def buy_and_hold(sym: str, base: pd.DataFrame, clock: pd.DatetimeIndex, price: np.ndarray, equity0: float,
                  cfg) -> dict:
     """All equity bought at the first clock bar's open (+ slippage, + fee) and held: the market's reference."""
     bt = cfg.backtest
     o = float(base["open"].reindex(clock).to_numpy()[0])
-    px = o * (1 + bt.slippage)
-    units = equity0 / (px * (1 + bt.fees))
-    eq = units * price
+    eq = buy_and_hold_equity(o, price, equity0, bt.fees, bt.slippage)
     st = return_stats(eq, equity0, timeframes.normalize(_infer(clock)))
     return {"name": "buy_and_hold", "symbol": sym, "timeframe": _infer(clock), "initial_equity": equity0,
             "equity": eq, "final_equity": float(eq[-1]), "stats": {k: st.get(k) for k in JSON_STATS if k in st},

@@ -16,7 +16,8 @@ from traderagent import __version__
 from traderagent.errors import UserError
 
 #: Command-group modules under traderagent.cli, in the order `--help` lists them.
-COMMAND_MODULES: tuple[str, ...] = ("data", "config", "backtest", "portfolio", "check", "optimize", "db", "runs")
+COMMAND_MODULES: tuple[str, ...] = ("data", "config", "backtest", "portfolio", "check", "optimize", "db", "runs",
+                                    "report")
 
 
 class _Parser(argparse.ArgumentParser):

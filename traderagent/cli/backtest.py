@@ -88,7 +88,8 @@ def run(args) -> int:
         from traderagent.persistence import save_backtest_run
 
         run_id = save_backtest_run(js, data_hash=bt.meta["data_sha256"], code_version=bt.meta["code_version"],
-                                   database_url=args.database_url, meta={"data_file": bt.meta["data_file"]})
+                                   database_url=args.database_url,
+                                   meta={k: bt.meta[k] for k in ("data_file", "fees", "slippage")})
         print(f"saved as bt-{run_id} (traderagent runs show bt-{run_id})", file=sys.stderr)
     if args.json:
         out = dict(js)

@@ -2,8 +2,9 @@
 portfolio they make, and each pair's price shaded by the market regime with per-regime performance.
 
 Input is a `traderagent.backtest.portfolio.PortfolioResult` (its sleeves, references such as the hybrid and
-buy & hold, regimes per symbol). Curves are drawn on at most `MAX_POINTS` evenly spaced bars (every
-statistic is computed on every bar before that).
+buy & hold, regimes per symbol). Equity and drawdown curves go to the figure at full resolution and are drawn
+min/max-downsampled (`report.downsample`); the regime shading is drawn on at most `MAX_POINTS` evenly spaced
+bars (every statistic is computed on every bar).
 """
 
 from __future__ import annotations
@@ -50,8 +51,8 @@ def equity_figure(p):
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
-    rows = _stride(len(p.index))
-    x = _ms(p.index[rows])
+    rows = slice(None)  # every bar: figure_div downsamples (min/max per display bucket, spikes kept)
+    x = _ms(p.index)
     fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.65, 0.35], vertical_spacing=0.04,
                         subplot_titles=("equity / initial equity", "drawdown"))
     for c in curves(p):

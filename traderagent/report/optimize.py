@@ -115,10 +115,13 @@ def logit_figure(result):
     logits = [f.pbo.logits for f in result.folds if f.pbo is not None and f.pbo.n_splits]
     if not logits:
         return None
-    fig = go.Figure(go.Histogram(x=np.concatenate(logits), nbinsx=40, marker_color="#8250df"))
+    # binned here: the raw logits (tens of thousands of CSCV splits) would weigh ~0.7 MB in the page
+    counts, edges = np.histogram(np.concatenate(logits), bins=40)
+    fig = go.Figure(go.Bar(x=(edges[:-1] + edges[1:]) / 2, y=counts, width=np.diff(edges) * 0.95,
+                           marker_color="#8250df", hovertemplate="logit %{x:.2f}: %{y} splits<extra></extra>"))
     fig.add_vline(x=0, line=dict(color="#cf222e"))
     fig.update_layout(height=300, margin=dict(l=40, r=20, t=30, b=30), xaxis_title="logit of the IS-best's OOS rank",
-                      yaxis_title="splits", bargap=0.05)
+                      yaxis_title="splits")
     return fig
 
 
