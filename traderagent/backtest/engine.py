@@ -3,7 +3,7 @@
 `run_signals` is the public entry point. Fills come from the signal position machine of the contract layer
 (`core.signal_nb`: the one intrabar rule, the risk guard); this module validates inputs, runs the machine
 (`simulate_signals`), hands the resulting fills to vectorbt as an independent ledger
-(`book_with_vectorbt`), runs the integrity gates (always) and computes the statistics.
+(`ledger.book_with_vectorbt`), runs the integrity gates (always) and computes the statistics.
 vectorbt is imported lazily (it takes several seconds to import).
 """
 
@@ -11,15 +11,12 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from traderagent.backtest import nb
-from traderagent.backtest.integrity import check_integrity
-from traderagent.backtest.metrics import compute_stats
-from traderagent.backtest.result import BacktestResult, trades_frame
+from traderagent.backtest.ledger import book_and_measure
+from traderagent.backtest.result import BacktestResult
 from traderagent.config.models import RiskConfig
 from traderagent.core.costs import Costs
 from traderagent.core.orders_nb import empty_fills
@@ -120,72 +117,6 @@ def simulate_signals(open_, high, low, close, signals, days, costs: Costs, initi
             "equity": eq, "blocks": g.blocks().copy(), "state": st}
 
 
-def _vbt_index(index: pd.DatetimeIndex, rows: np.ndarray) -> pd.DatetimeIndex:
-    """One naive-UTC timestamp per booking row: the bar's open time, plus k ns for its k-th extra fill."""
-    naive = index.tz_convert("UTC").tz_localize(None)  # vectorbt turns tz-aware indexes into slow object arrays
-    if (rows == 1).all():
-        return naive
-    first = np.cumsum(rows) - rows
-    offsets = np.arange(int(rows.sum())) - np.repeat(first, rows)
-    return naive.repeat(rows) + pd.to_timedelta(offsets, unit="ns")
-
-
-def book_with_vectorbt(
-    index: pd.DatetimeIndex, close: np.ndarray, fills: np.ndarray, init_cash: float, timeframe: str
-) -> dict[str, Any]:
-    """Book the fills in a vectorbt Portfolio (from_orders) and return its per-bar equity, cash and position.
-
-    vectorbt takes one order per row, so a bar with k > 1 fills (e.g. entry at the open, stop in the same
-    bar) is booked on k consecutive rows (the bar's open time + 0..k-1 ns), in fill order; the bar's value
-    is read on its last row, whose close is the bar's close. Leveraged longs spend more cash than there is
-    and vectorbt caps buys at the cash: they are booked with a credit line `credit` added to vectorbt's
-    initial cash (and subtracted again from its cash and value), so the books agree exactly.
-    """
-    from traderagent.backtest.vbt import load
-
-    vbt = load()
-
-    n = len(close)
-    bars = fills["bar"]
-    counts = np.bincount(bars, minlength=n)
-    rows = np.maximum(counts, 1)
-    last_row = np.cumsum(rows) - 1
-    first_row = last_row - rows + 1
-    n_rows = int(last_row[-1]) + 1
-    rank = np.arange(len(fills)) - np.searchsorted(bars, bars, side="left")
-    frow = first_row[bars] + rank
-    size = np.full(n_rows, np.nan)
-    size[frow] = fills["side"] * fills["size"]
-    price = np.repeat(close, rows)
-    price[frow] = fills["price"]
-    fixed_fees = np.zeros(n_rows)
-    fixed_fees[frow] = fills["fee"]
-    cash_path = nb.replay_ledger_nb(fills, n, init_cash)[2]
-    credit = max(0.0, -float(cash_path.min())) if len(fills) else 0.0
-    pf = vbt.Portfolio.from_orders(
-        pd.Series(np.repeat(close, rows), index=_vbt_index(index, rows)),
-        size=size,
-        size_type="amount",
-        direction="both",
-        price=price,
-        fees=0.0,
-        fixed_fees=fixed_fees,
-        slippage=0.0,
-        init_cash=init_cash + credit,
-        freq=timeframes.pandas_freq(timeframe),
-        max_orders=max(len(fills), 1),
-    )
-    return {
-        "portfolio": pf,
-        "last_row": last_row,
-        "credit": credit,
-        "equity": pf.value().to_numpy()[last_row] - credit,
-        "cash": pf.cash().to_numpy()[last_row] - credit,
-        "position": pf.assets().to_numpy()[last_row],
-        "n_orders": int(pf.order_records.shape[0]),
-    }
-
-
 def run_signals(
     bars: pd.DataFrame,
     signals: Signals,
@@ -217,34 +148,16 @@ def run_signals(
     fills, fsb, cash, pos, equity = (run[k] for k in ("fills", "fill_signal_bar", "cash", "position", "equity"))
     t1 = time.perf_counter()
     timings["simulate"] = t1 - t0
-    from traderagent.backtest.vbt import load
-
-    load()  # timed on its own: the first import takes seconds
-
-    t2 = time.perf_counter()
-    timings["vectorbt_import"] = t2 - t1
-    book = book_with_vectorbt(index, c, fills, init, tf)
-    t3 = time.perf_counter()
-    timings["vectorbt_book"] = t3 - t2
     events = block_events(run["blocks"], index)
-    report = check_integrity(
-        open_=o, high=h, low=lo, close=c, fills=fills, fill_signal_bar=fsb, equity=equity, cash=cash,
-        position=pos, init_cash=init, reference_equity=book["equity"], timeframe=tf, leverage=float(leverage),
-        index=index, raise_on_fail=True, risk=risk, costs=costs, risk_events=events,
-    )
-    t4 = time.perf_counter()
-    timings["integrity"] = t4 - t3
-    tcols = nb.trades_from_fills_nb(fills, c[-1], len(c) - 1)
-    trades = trades_frame(index, tcols)
-    stats = compute_stats(equity, init, tf, tcols[6], pos, fills["bar"])
-    timings["trades_and_stats"] = time.perf_counter() - t4
+    done = book_and_measure(index, (o, h, lo, c), fills, fsb, cash, pos, equity, init, tf, costs, risk, events,
+                            leverage=float(leverage), timings=timings)
     settings = {
         "initial_equity": init, "default_risk": float(default_risk), "leverage": float(leverage),
         "allow_short": bool(allow_short), "risk": None if risk is None else risk.model_dump(mode="json"),
-        "vectorbt_credit": book["credit"],
+        "vectorbt_credit": done["credit"],
     }
     return BacktestResult(
         index=index, timeframe=tf, initial_equity=init, equity=equity, cash=cash, position=pos, fills=fills,
-        fill_signal_bar=fsb, trades=trades, stats=stats, integrity=report, costs=costs, settings=settings,
-        timings=timings, portfolio=book["portfolio"], risk_events=events,
+        fill_signal_bar=fsb, trades=done["trades"], stats=done["stats"], integrity=done["integrity"], costs=costs,
+        settings=settings, timings=timings, portfolio=done["portfolio"], risk_events=events,
     )

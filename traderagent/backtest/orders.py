@@ -3,7 +3,7 @@
 The simulation itself is numba (`<strategy>_nb.simulate_*_nb`): at each bar the book left by the previous
 step fills by the one intrabar rule in `orders_nb` (fills fed back into the state machine one by one), then
 the strategy steps at the bar's close and leaves a new book. This module only composes: the fills are booked
-by vectorbt as an independent ledger (`engine.book_with_vectorbt`, one row per fill), every shared gate of
+by vectorbt as an independent ledger (`ledger.book_with_vectorbt`, one row per fill), every shared gate of
 `integrity.check_integrity` runs, plus the spot-inventory gate order strategies need, and trades (one per
 grid cycle or DCA position) carry their fills.
 """
@@ -18,11 +18,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from traderagent.backtest import nb
-from traderagent.backtest.engine import DEFAULT_RISK, book_with_vectorbt
-from traderagent.backtest.integrity import REL_TOL, IntegrityError, check_integrity
-from traderagent.backtest.metrics import compute_stats
-from traderagent.backtest.result import ISO, BacktestResult, json_safe, trades_frame
+from traderagent.backtest.engine import DEFAULT_RISK
+from traderagent.backtest.ledger import book_and_measure
+from traderagent.backtest.ledger import spot_inventory_gate as spot_inventory_gate  # re-exported
+from traderagent.backtest.result import ISO, BacktestResult, json_safe
 from traderagent.core.costs import Costs
 from traderagent.core.records import REASON_NAMES
 from traderagent.core.risk import block_events, day_numbers
@@ -59,23 +58,6 @@ class OrderBacktestResult(BacktestResult):
         for row, fl in zip(rows, self.trade_fills(), strict=True):
             row["fills"] = fl
         return rows
-
-
-def spot_inventory_gate(fills: np.ndarray, position: np.ndarray, n: int, init_cash: float) -> tuple[bool, str]:
-    """No spot inventory below zero: after every fill and at every bar's end (tolerance 1e-9 x largest size)."""
-    if not len(fills):
-        return True, "no fills"
-    pos_fill = nb.replay_ledger_nb(fills, n, init_cash)[3]
-    tol = REL_TOL * float(fills["size"].max())
-    bad = pos_fill < -tol
-    if bad.any():
-        k = int(np.argmax(bad))
-        return False, (f"fill {k} (trade {int(fills['trade'][k])}, bar {int(fills['bar'][k])}): sells "
-                       f"{fills['size'][k]:.10g} leaving inventory {pos_fill[k]:.10g} < 0")
-    if (position < -tol).any():
-        i = int(np.argmax(position < -tol))
-        return False, f"bar {i}: position {position[i]:.10g} < 0"
-    return True, f"inventory >= 0 after all {len(fills)} fills (min {float(pos_fill.min()):.6g})"
 
 
 def _validate(bars: pd.DataFrame, first: int, initial_equity: float):
@@ -149,40 +131,19 @@ def run_order_strategy(
     o, h, lo, c = (np.ascontiguousarray(a[first:]) for a in feats[:4])
     cash, pos, equity = out[:, 0].copy(), out[:, 1].copy(), out[:, 2].copy()
     fsb = fills["bar"] - 1  # every fill comes from the book the previous bar's close left
-    from traderagent.backtest.vbt import load
-
-    load()  # timed on its own: the first import takes seconds
-
-    t2 = time.perf_counter()
-    timings["vectorbt_import"] = t2 - t1
-    book = book_with_vectorbt(index, c, fills, init, tf)
-    t3 = time.perf_counter()
-    timings["vectorbt_book"] = t3 - t2
     events = block_events(state.guard.blocks(), index, first)
     exempt = risk_exempt(out, fills, index) if risk_exempt is not None else None
-    report = check_integrity(open_=o, high=h, low=lo, close=c, fills=fills, fill_signal_bar=fsb, equity=equity,
-                             cash=cash, position=pos, init_cash=init, reference_equity=book["equity"],
-                             timeframe=tf, leverage=1.0, index=index, raise_on_fail=True, risk=risk, costs=costs,
-                             risk_events=events, exempt=exempt)
-    ok, detail = spot_inventory_gate(fills, pos, len(c), init)
-    report["checks"]["spot_inventory"] = {"ok": ok, "detail": detail}
-    report["ok"] = bool(report["ok"] and ok)
-    if not ok:
-        raise IntegrityError(f"integrity gate 'spot_inventory' failed: {detail}", report)
-    t4 = time.perf_counter()
-    timings["integrity"] = t4 - t3
-    tcols = nb.trades_from_fills_nb(fills, c[-1], len(c) - 1)
-    trades = trades_frame(index, tcols)
-    stats = compute_stats(equity, init, tf, tcols[6], pos, fills["bar"])
-    timings["trades_and_stats"] = time.perf_counter() - t4
+    done = book_and_measure(index, (o, h, lo, c), fills, fsb, cash, pos, equity, init, tf, costs, risk, events,
+                            exempt=exempt, spot=True, timings=timings)
     outputs = pd.DataFrame(out, index=index, columns=list(output_names))
     settings = {"initial_equity": init, "first_bar": int(first), "strategy": name,
                 "risk": None if risk is None else risk.model_dump(mode="json"),
                 "params": json_safe(params)}  # the effective params (preset + config + overrides), as in a config file
     result = OrderBacktestResult(
         index=index, timeframe=tf, initial_equity=init, equity=equity, cash=cash, position=pos, fills=fills,
-        fill_signal_bar=fsb, trades=trades, stats=stats, integrity=report, costs=costs, settings=settings,
-        timings=timings, portfolio=book["portfolio"], outputs=outputs, state=state, risk_events=events,
+        fill_signal_bar=fsb, trades=done["trades"], stats=done["stats"], integrity=done["integrity"], costs=costs,
+        settings=settings, timings=timings, portfolio=done["portfolio"], outputs=outputs, state=state,
+        risk_events=events,
     )
     result.extra = {"params": params}
     if report_data is not None:
