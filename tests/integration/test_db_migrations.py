@@ -26,7 +26,8 @@ from traderagent.persistence.migrate import (
 from traderagent.persistence.models import VERSION_TABLE
 
 EXPECTED_TABLES = {"strategies", "strategy_states", "signals", "orders", "fills", "positions", "performance_metrics",
-                   "backtest_runs", "optimization_results"}  # fmt: skip
+                   "backtest_runs", "optimization_results", "ledger_fills", "equity_bars", "paper_exchanges",
+                   "paper_orders_sent"}  # fmt: skip
 
 
 @pytest.fixture
@@ -117,7 +118,7 @@ def test_without_auto_migrate_an_empty_database_is_refused(db_url: str):  # noqa
 
 
 def test_revision_autogenerates_a_numbered_migration(tmp_path, monkeypatch):
-    """`traderagent db revision` on an up-to-date database writes 0002_..., empty while the models agree."""
+    """`traderagent db revision` on an up-to-date database writes the next number, empty while the models agree."""
     import shutil
 
     from traderagent.persistence import migrate
@@ -131,9 +132,9 @@ def test_revision_autogenerates_a_numbered_migration(tmp_path, monkeypatch):
         path = Path(migrate.revision(eng, "nothing changes"))
     finally:
         eng.dispose()
-    assert path.parent == copy / "versions" and path.name == "0002_nothing_changes.py"
+    assert path.parent == copy / "versions" and path.name == "0003_nothing_changes.py"
     text = path.read_text().replace('"', "'")
-    assert "revision: str = '0002'" in text and "down_revision: str | None = '0001'" in text
+    assert "revision: str = '0003'" in text and "down_revision: str | None = '0002'" in text
     for body in (
         text.split("def upgrade() -> None:")[1].split("def downgrade")[0],
         text.split("def downgrade() -> None:")[1],

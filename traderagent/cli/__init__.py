@@ -17,7 +17,7 @@ from traderagent.errors import UserError
 
 #: Command-group modules under traderagent.cli, in the order `--help` lists them.
 COMMAND_MODULES: tuple[str, ...] = ("data", "config", "backtest", "portfolio", "check", "optimize", "db", "runs",
-                                    "report")
+                                    "report", "live")
 
 
 class _Parser(argparse.ArgumentParser):

@@ -52,6 +52,5 @@ class Signals(NamedTuple):
 
 
 def ohlc_arrays(bars) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(open, high, low, close) of a candle frame as contiguous float64 arrays (one pass over the frame)."""
-    a = bars[["open", "high", "low", "close"]].to_numpy(np.float64).T
-    return tuple(np.ascontiguousarray(x) for x in a)
+    """(open, high, low, close) of a candle frame as float64 arrays."""
+    return tuple(bars[c].to_numpy(np.float64) for c in ("open", "high", "low", "close"))

@@ -144,7 +144,8 @@ def window_replay(m: OrderMachine, warmup_bars: Callable[[Any], int], bars: Any,
 
 def order_spec(name: str, model: type, machine: OrderMachine, warmup_bars: Callable[[Any], int],
                description: str = "", overlay_data: Callable[..., dict] | None = None,
-               timeframes_of: Callable[[Any], tuple[str, ...]] | None = None, **extra: Any) -> StrategySpec:
+               timeframes_of: Callable[[Any], tuple[str, ...]] | None = None,
+               window_bars: Callable[[Any], dict[str, int]] | None = None, **extra: Any) -> StrategySpec:
     """The SPEC of an order strategy stepped on one timeframe (`params.timeframe`).
 
     Every callable of the SPEC accepts a params model, a dict or None (`machine.as_params` turns them into the
@@ -168,5 +169,5 @@ def order_spec(name: str, model: type, machine: OrderMachine, warmup_bars: Calla
         name=name, kind="order", params_model=model, base_timeframe=tf,
         timeframes=(lambda p: timeframes_of(as_params(p))) if timeframes_of else (lambda p: (tf(p),)),
         warmup_bars=lambda p: warmup_bars(as_params(p)), outputs=outputs, description=description,
-        overlay_data=overlay_data, extra={**ext, **extra},
+        overlay_data=overlay_data, window_bars=window_bars, extra={**ext, **extra},
     )

@@ -110,7 +110,24 @@ class Stepper:
             if decided is not None:
                 self.fsb[k] = decided
 
+    def size_all(self, tag: int) -> float:
+        """The size a sell of the whole position (FLAG_ALL) fills for, at its fill: the instance's position."""
+        return abs(self.position())
+
     # ------------------------------------------------------------------ persistence
+    def state_bytes(self) -> bytes:
+        """The state and the bar counter (the ledger is stored row by row elsewhere)."""
+        return savez(state=np.frombuffer(self.state.to_bytes(), np.uint8), bar=np.array([self.bar], dtype=np.int64))
+
+    def load(self, data: bytes, fills: np.ndarray, decided: np.ndarray) -> None:
+        """Restore from `state_bytes` and the stored ledger."""
+        z = load_npz(data)
+        self.state = type(self.state).from_bytes(z["state"].tobytes())
+        self.bar = int(z["bar"][0])
+        self.n_fills = len(fills)
+        self.fills = grow(np.ascontiguousarray(fills))
+        self.fsb = grow(np.ascontiguousarray(decided, dtype=np.int64))
+
     def to_bytes(self) -> bytes:
         return savez(state=np.frombuffer(self.state.to_bytes(), np.uint8), fills=self.fills[: self.n_fills],
                      fsb=self.fsb[: self.n_fills], bar=np.array([self.bar], dtype=np.int64))
@@ -133,6 +150,7 @@ class SignalStepper(Stepper):
         super().__init__(spec, params, costs, risk, SignalState.new(float(initial_equity)))
         self.p = signal_params(costs, default_risk, leverage, allow_short)[0]
         self.last_decision: tuple | None = None
+        self._cache: dict = {}
 
     def cash(self) -> float:
         return float(self.state.hdr[0]["cash"])
@@ -143,7 +161,10 @@ class SignalStepper(Stepper):
     def decide(self, bars_by_tf: dict) -> tuple:
         """The decision at the last base bar of the windows: (entry_long, exit_long, entry_short, exit_short, stop,
         target, risk), the last row of `spec.signals` on the windows."""
-        sig = self.spec.signals(bars_by_tf, self.params)
+        if self.spec.extra.get("cacheable"):  # higher timeframes recomputed only when a candle of theirs closes
+            sig = self.spec.signals(bars_by_tf, self.params, cache=self._cache)
+        else:
+            sig = self.spec.signals(bars_by_tf, self.params)
         return tuple(a[-1] for a in sig)
 
     def size_at_fill(self, order: Any, open_: float, price: float) -> tuple[float, float]:
@@ -167,6 +188,21 @@ class SignalStepper(Stepper):
         if cancel:
             self.cancelled |= 1
         return 1 if cancel else 0
+
+    def planned_bracket(self) -> np.ndarray:
+        """The bracket the pending entry will get when it fills (stop, take-profit; sized at the fill), to be placed
+        with the entry as orders contingent on it."""
+        h = self.state.hdr[0]
+        if int(h["p_dir"]) == 0:
+            return np.zeros(0, dtype=self.state.book.dtype)
+        book, summary = np.zeros(snb.BOOK_CAPACITY, dtype=self.state.book.dtype), np.zeros(1, self.state.summary.dtype)
+        tmp = h.copy()
+        tmp["position"] = float(h["p_dir"])  # the direction only: sizes come from the entry's fill
+        tmp["stop"], tmp["target"] = h["p_stop"], h["p_target"]
+        snb.sig_bracket_nb(tmp, book, summary[0])
+        rows = book[: int(summary[0]["n"])].copy()
+        rows["size"] = 0.0
+        return rows
 
     def contingent(self) -> np.ndarray:
         """Orders an entry filled in this bar activates at once: the new position's bracket (stop, take-profit)."""
@@ -208,6 +244,7 @@ class OrderStepper(Stepper):
         self.machine = m
         self.kernel = m.kernel
         self.kp = self.kernel.kernel_params(params, costs)
+        self._cache: dict = {}
 
     def cash(self) -> float:
         return float(_hdr_sum(self.state, "cash"))
@@ -217,6 +254,13 @@ class OrderStepper(Stepper):
 
     def group(self, tag: int) -> int:
         return self.kernel.group(int(tag))
+
+    def size_all(self, tag: int) -> float:
+        st = self.state
+        if hasattr(st, "grid") and hasattr(st, "dca"):  # the hybrid: the position of the order's machine
+            g = self.group(tag)
+            return float((st.grid.hdr[0]["position"] if g & 1 else 0.0) + (st.dca.hdr[0]["position"] if g & 2 else 0.0))
+        return abs(self.position())
 
     def size_at_fill(self, order: Any, open_: float, price: float) -> tuple[float, float]:
         """An opening market buy spends what the risk guard allows at its fill price; other orders their own."""
@@ -241,7 +285,7 @@ class OrderStepper(Stepper):
     def features(self, bars_by_tf: dict) -> tuple:
         m = self.machine
         if m.features_tf is not None:
-            return m.features_tf(bars_by_tf, self.params)
+            return m.features_tf(bars_by_tf, self.params, cache=self._cache)
         return m.features(bars_by_tf[self.spec.base_timeframe(self.params)], self.params)
 
     def end_bar(self, bars_by_tf: dict) -> np.ndarray:

@@ -7,6 +7,7 @@ A candle is keyed by its open time (UTC) and is complete at open + duration.
 
 from __future__ import annotations
 
+import functools
 import re
 
 import numpy as np
@@ -25,6 +26,11 @@ def normalize(tf: str) -> str:
     """Return the canonical name of a timeframe (`'H1'` -> `'1h'`), or raise UserError."""
     if not isinstance(tf, str):
         raise UserError(f"timeframe must be a string like '15m' or 'H1' (got {tf!r})")
+    return _normalize(tf)
+
+
+@functools.lru_cache(maxsize=512)
+def _normalize(tf: str) -> str:
     text = tf.strip()
     m = _ALIAS.match(text)
     if m:
@@ -42,6 +48,7 @@ def normalize(tf: str) -> str:
     return f"{n}{unit}"
 
 
+@functools.lru_cache(maxsize=512)
 def seconds(tf: str) -> int:
     """Duration of one candle in seconds."""
     m = _CANONICAL.match(normalize(tf))

@@ -24,8 +24,8 @@ VERSION_TABLE = "traderagent_alembic_version"
 
 STRATEGY_STATUSES = ("idle", "active", "paused", "stopped")
 ORDER_SIDES = ("buy", "sell")
-ORDER_TYPES = ("market", "limit", "stop_market", "stop_limit")
-ORDER_STATUSES = ("new", "open", "partially_filled", "filled", "canceled", "rejected", "expired")
+ORDER_TYPES = ("market", "limit", "stop_market", "stop_limit", "take_profit")
+ORDER_STATUSES = ("new", "pending", "open", "partially_filled", "filled", "canceled", "rejected", "expired")
 LIQUIDITY = ("maker", "taker")
 
 NAMING_CONVENTION = {
@@ -263,6 +263,62 @@ class OptimizationResult(Base):
     data_hash: Mapped[str] = mapped_column(sa.String(128))
     code_version: Mapped[str] = mapped_column(sa.String(64))
     meta: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class LedgerFill(Base):
+    """A fill in a live strategy's own books (the state machine's record: trade id, reason, decision bar), float64
+    exactly as the kernel wrote it, so a replay's trades hash equals the backtest's. Exchange fills are `Fill`."""
+
+    __tablename__ = "ledger_fills"
+
+    strategy_id: Mapped[int] = mapped_column(sa.ForeignKey("strategies.id", ondelete="CASCADE"), primary_key=True)
+    seq: Mapped[int] = mapped_column(primary_key=True)
+    bar: Mapped[int]
+    bar_time: Mapped[dt.datetime]
+    trade: Mapped[int]
+    side: Mapped[int] = mapped_column(sa.SmallInteger())
+    price: Mapped[float]
+    size: Mapped[float]
+    fee: Mapped[float]
+    reason: Mapped[int] = mapped_column(sa.SmallInteger())
+    decided_bar: Mapped[int]
+
+
+class EquityBar(Base):
+    """A live strategy's cash, position and equity after each closed bar (its books, float64 exact)."""
+
+    __tablename__ = "equity_bars"
+
+    strategy_id: Mapped[int] = mapped_column(sa.ForeignKey("strategies.id", ondelete="CASCADE"), primary_key=True)
+    bar: Mapped[int] = mapped_column(primary_key=True)
+    bar_time: Mapped[dt.datetime]
+    cash: Mapped[float]
+    position: Mapped[float]
+    equity: Mapped[float]
+
+
+class PaperExchange(Base):
+    """The paper exchange's whole state (balances, orders, recent fills) as one blob, versioned: it commits in its
+    own transactions, as an exchange outside the runner would."""
+
+    __tablename__ = "paper_exchanges"
+
+    name: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    bar_time: Mapped[dt.datetime | None]
+    payload: Mapped[bytes] = mapped_column(sa.LargeBinary)
+    version: Mapped[int]
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class PaperOrderSent(Base):
+    """Every client order id the paper exchange accepted: a second order with the same id is refused (as Binance
+    does while the first is open) and counted, which is how the restart tests count duplicate sends."""
+
+    __tablename__ = "paper_orders_sent"
+
+    exchange: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    client_order_id: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
 #: Tables in dependency order (parents first): what backup checksums and test cleanups iterate over.

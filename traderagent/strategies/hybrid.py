@@ -122,9 +122,10 @@ def timeframes_of(params: HybridConfig) -> tuple[str, ...]:
     return (base,) if reg == base else (base, reg)
 
 
-def features_tf(bars_by_tf: dict, params: HybridConfig) -> tuple[np.ndarray, ...]:
+def features_tf(bars_by_tf: dict, params: HybridConfig, cache: dict | None = None) -> tuple[np.ndarray, ...]:
     """`features` from candles by timeframe: the regime timeframe's candles when given (a live runner's trailing
-    window), else resampled from the base candles (the one resample and alignment code either way)."""
+    window), else resampled from the base candles (the one resample and alignment code either way). With a
+    `cache`, the regime's raw labels are recomputed only when a regime candle closed."""
     bars = bars_by_tf[params.timeframe]
     g, d = params.machines()
     o, h, lo, c, atr, gadx = grid_mod.features(bars, g)
@@ -132,10 +133,27 @@ def features_tf(bars_by_tf: dict, params: HybridConfig) -> tuple[np.ndarray, ...
     rtf = timeframes.normalize(params.regime.timeframe)
     rbars = bars_by_tf[rtf] if rtf in bars_by_tf else rg.regime_bars(bars, params.timeframe, params.regime)
     rbars = rbars.drop(columns="n_bars", errors="ignore")
-    raw = rg.run_kernel(rbars, params.regime)[1] if len(rbars) else np.zeros(0, dtype=np.int64)
+    key = (len(rbars), rbars.index[0].value, rbars.index[-1].value) if len(rbars) else None
+    if cache is not None and key is not None and cache.get("regime_key") == key:
+        raw = cache["regime_raw"]
+    else:
+        raw = rg.run_kernel(rbars, params.regime)[1] if len(rbars) else np.zeros(0, dtype=np.int64)
+        if cache is not None:
+            cache["regime_key"], cache["regime_raw"] = key, raw
     rtimes = rbars.index.as_unit("ns").asi8.astype(np.int64)
     vis = align_indices(bars.index.as_unit("ns").asi8, params.timeframe, rtimes, params.regime.timeframe)
     return o, h, lo, c, atr, gadx, ema_f, ema_s, dadx, pdi, mdi, raw, rtimes, vis
+
+
+def window_bars(params: HybridConfig) -> dict[str, int]:
+    """Candles per timeframe a live window needs: the grid's and the DCA's indicators on the base timeframe, the
+    regime's on its own (its confirmation state lives in the state, so only new regime candles are stepped)."""
+    g, d = params.machines()
+    base = timeframes.normalize(params.timeframe)
+    rtf = timeframes.normalize(params.regime.timeframe)
+    out = {base: max(grid_mod.warmup_bars(g), dca_mod.warmup_bars(d))}
+    out[rtf] = max(out.get(rtf, 0), rg.indicator_bars(params.regime) + 2)
+    return out
 
 
 def warmup_bars(params: HybridConfig) -> int:
@@ -269,6 +287,7 @@ MACHINE = OrderMachine(as_params=_as_params, features=features, new_state=Hybrid
 
 SPEC = order_spec(
     "hybrid", HybridConfig, MACHINE, warmup_bars, overlay_data=overlay_data, timeframes_of=timeframes_of,
+    window_bars=lambda p: window_bars(_as_params(p).resolved()),
     description="Hybrid: grid in ranging markets, DCA on a confirmed downtrend (handover of the grid's inventory), "
                 "one account, switching costs paid",
     params_from_app=params_from_app,

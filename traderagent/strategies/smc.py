@@ -128,19 +128,28 @@ def entry_state(open_, high, low, close, s: smc_ind.SMCSettings) -> dict[str, np
     return {"choch": st[2], "sweep_high": liq[0], "sweep_low": liq[3], "swing_high_idx": sh_i, "swing_low_idx": sl_i}
 
 
-def timeframe_states(bars_by_tf: dict, params) -> dict[str, tuple[pd.DatetimeIndex, dict]]:
+def timeframe_states(bars_by_tf: dict, params, cache: dict | None = None) -> dict[str, tuple[pd.DatetimeIndex, dict]]:
     """tf -> (index of the candles used, SMC state arrays) for every timeframe the strategy reads (the entry
-    timeframe alone, when it has no other role, gets only ENTRY_COLUMNS)."""
+    timeframe alone, when it has no other role, gets only ENTRY_COLUMNS). With a `cache` (a live stepper's), a
+    higher timeframe whose window did not change since the last call is not recomputed."""
     base_tf = base_timeframe(params)
     s = settings(params)
     higher_roles = {tf for role, tf in roles(params).items() if role != "entry"}
     out = {}
     for tf in strategy_timeframes(params):
         bars = _complete(bars_by_tf[tf], tf, base_tf)
+        key = (tf, len(bars), bars.index[0].value, bars.index[-1].value) if len(bars) and tf != base_tf else None
+        if cache is not None and key is not None and key in cache:
+            out[tf] = cache[key]
+            continue
         if tf == base_tf and tf not in higher_roles:
             out[tf] = (bars.index, entry_state(*_ohlc(bars), s))
         else:
             out[tf] = (bars.index, smc_ind.compute_arrays(*_ohlc(bars), s)[0])
+        if cache is not None and key is not None:
+            for old in [k for k in cache if k[0] == tf]:
+                del cache[old]
+            cache[key] = out[tf]
     return out
 
 
@@ -164,13 +173,13 @@ INPUT_NAMES = ("high", "low", "close", "atr", "choch", "sweep_high", "sweep_low"
                "bear_zone_top_prev", "bear_zone_bottom_prev", "liq_high", "liq_low")
 
 
-def kernel_inputs(bars_by_tf: dict, params) -> dict[str, np.ndarray]:
+def kernel_inputs(bars_by_tf: dict, params, cache: dict | None = None) -> dict[str, np.ndarray]:
     """The arrays the decision kernel reads, on the entry index: entry candles and state, higher-timeframe
     readings as of each bar's close (zones as of the previous bar's close: `_prev`), via `align_indices`."""
     r = roles(params)
     base_tf = r["entry"]
     bars = bars_by_tf[base_tf]
-    states = timeframe_states(bars_by_tf, params)
+    states = timeframe_states(bars_by_tf, params, cache)
     _, st = states[base_tf]
     _, h, lo, c = _ohlc(bars)
     aligned: dict[tuple[str, int], np.ndarray] = {}
@@ -199,9 +208,9 @@ def kernel_inputs(bars_by_tf: dict, params) -> dict[str, np.ndarray]:
     return out
 
 
-def decide(bars_by_tf: dict, params) -> Decisions:
+def decide(bars_by_tf: dict, params, cache: dict | None = None) -> Decisions:
     """Signals and the confluence factors behind them (what `signals` returns, plus the diagnostics)."""
-    x = kernel_inputs(bars_by_tf, params)
+    x = kernel_inputs(bars_by_tf, params, cache)
     out = smc_signals_1d_nb(
         *(x[k] for k in INPUT_NAMES),
         int(params.confluence_threshold), float(params.target_r), bool(params.liquidity_target),
@@ -210,9 +219,9 @@ def decide(bars_by_tf: dict, params) -> Decisions:
     return Decisions(Signals(*out[:7]), out[7])
 
 
-def signals(bars_by_tf: dict, params) -> Signals:
+def signals(bars_by_tf: dict, params, cache: dict | None = None) -> Signals:
     """The pure decision function: bars by timeframe (base = the entry timeframe) -> Signals on the base index."""
-    return decide(bars_by_tf, params).signals
+    return decide(bars_by_tf, params, cache).signals
 
 
 def factor_frame(bars_by_tf: dict, params) -> pd.DataFrame:
@@ -265,6 +274,7 @@ SPEC = StrategySpec(
     warmup_bars=warmup_bars,
     signals=signals,
     window_bars=window_bars,
+    extra={"cacheable": True},
     description="Smart Money Concepts: D1 bias, H4 structure, H1 order blocks/FVGs, M15 CHoCH or sweep trigger",
     overlay_data=overlay_data,
 )
