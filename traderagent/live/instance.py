@@ -66,7 +66,8 @@ class Instance:
     # ------------------------------------------------------------------ restore
     def restore(self) -> bool:
         """Load the stored state, ledger and open orders; False when the instance is new."""
-        self.store.ensure_instance(self.name, self.spec.name, {"symbol": self.symbol, "strategy": self.spec.name})
+        self.store.ensure_instance(self.name, self.spec.name, {"symbol": self.symbol, "strategy": self.spec.name},
+                                   status=self.status)
         got = self.store.load_instance(self.name)
         self.meta = got["meta"]
         self.orders = {o.client_id: o for o in got["orders"]}
@@ -226,7 +227,7 @@ class Instance:
             meta=dict(self.meta), ledger=st.fills[self.committed:n].copy(), ledger_first_seq=self.committed,
             decided=st.fsb[self.committed:n].copy(), relabel=relabel,
             equity=(cash, pos, cash + pos * close_price), new_orders=new_rows, order_updates=updates,
-            fills=list(self._fills)))
+            fills=list(self._fills), status=self.status))
         self.committed = n
         self._fills.clear()
         self._updates.clear()

@@ -92,17 +92,35 @@ class Runner:
 
     # ------------------------------------------------------------------ start
     async def resume(self) -> None:
-        """After restoring the instances: orders written but not known to be sent, fills made while away."""
+        """After restoring the instances, make their view of open orders the exchange's (reconcile, don't
+        remember): an order the exchange holds is open; one it finished is closed (its fills, if the runner has not
+        seen them, are applied at the next candle, whose open they need); one written but never received (status
+        `new`, unknown to the exchange) is sent now, once."""
+        open_now = {o.client_id: o for o in await self.exchange.fetch_open_orders()}
         for inst in self.instances:
             for row in list(inst.orders.values()):
-                if row.status != "new":
+                if row.status not in ("new", "open", "pending", "partially_filled"):
+                    continue
+                ex = open_now.get(row.client_id)
+                if ex is not None:
+                    row.status = "pending" if ex.status == "pending" else "open"
+                    inst._updates.add(row.client_id)
                     continue
                 found = await self.exchange.fetch_order(row.client_id, row.symbol)
                 if found is None:
-                    await self._send_one(inst, row.client_id)
+                    if row.status == "new":
+                        await self._send_one(inst, row.client_id)
+                    else:
+                        inst.order_closed(row.client_id, "canceled", "not on the exchange after a restart")
+                elif found.status in ("filled", "closed"):
+                    row.status = "filled" if found.status == "filled" else row.status
+                    if found.status == "closed":  # finished and forgotten by the exchange: not open any more
+                        row.status = "canceled"
+                    inst._updates.add(row.client_id)
                 else:
-                    inst.orders[row.client_id].status = "open" if found.status in ("open", "closed") else found.status
-        await self._catch_up_fills()
+                    inst.order_closed(row.client_id, found.status, found.reason)
+        if hasattr(self.exchange, "commit"):
+            self.exchange.commit()
 
     async def _catch_up_fills(self) -> None:
         since = min((i.fill_seq for i in self.instances), default=0)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -48,7 +48,8 @@ _b = sa.bindparam
 INS_STATE = T_STATE.insert()
 UPD_STATE = (T_STATE.update().where(T_STATE.c.strategy_id == _b("sid")).where(T_STATE.c.version == _b("ver"))
              .values(payload=_b("payload"), version=_b("newver"), updated_at=_b("now")))
-UPD_META = T_STRAT.update().where(T_STRAT.c.id == _b("sid")).values(meta=_b("meta"), updated_at=_b("now"))
+UPD_META = T_STRAT.update().where(T_STRAT.c.id == _b("sid")).values(meta=_b("meta"), status=_b("status"),
+                                                                     updated_at=_b("now"))
 INS_LEDGER = T_LEDGER.insert()
 UPD_TRADE = T_LEDGER.update().where(T_LEDGER.c.strategy_id == _b("sid")).where(T_LEDGER.c.seq == _b("s")).values(
     trade=_b("t"))
@@ -104,7 +105,7 @@ class BarCommit:
     new_orders: Sequence[OrderRow] = ()
     order_updates: Sequence[OrderRow] = ()  # rows whose status or fill changed
     fills: Sequence[dict] = ()  # exchange fills: client_id, trade_id, time_ns, price, amount, fee, fee_currency
-    extra_bar_times: dict = field(default_factory=dict)
+    status: str = "active"  # the instance's lifecycle status after this bar
 
 
 class LiveStore:
@@ -123,12 +124,13 @@ class LiveStore:
         self.engine.dispose()
 
     # ---------------------------------------------------------------- instances
-    def ensure_instance(self, name: str, kind: str, config: dict, meta: dict | None = None) -> int:
+    def ensure_instance(self, name: str, kind: str, config: dict, meta: dict | None = None,
+                        status: str = "idle") -> int:
         with self.engine.begin() as c:
             row = c.execute(sa.select(T_STRAT.c.id).where(T_STRAT.c.name == name)).first()
             if row is None:
                 now = utcnow()
-                row_id = c.execute(T_STRAT.insert().values(name=name, kind=kind, config=config, status="idle",
+                row_id = c.execute(T_STRAT.insert().values(name=name, kind=kind, config=config, status=status,
                                                            meta=meta or {}, created_at=now, updated_at=now)
                                    ).inserted_primary_key[0]
             else:
@@ -209,7 +211,7 @@ class LiveStore:
                                        "now": now}).rowcount != 1:
                 raise StaleStateError(f"{b.instance}: its state was written by another process "
                                       f"(expected version {version})")
-            c.execute(UPD_META, {"sid": sid, "meta": b.meta, "now": now})
+            c.execute(UPD_META, {"sid": sid, "meta": b.meta, "status": b.status, "now": now})
             if len(b.ledger):
                 bt = _ts(b.bar_time_ns)
                 c.execute(INS_LEDGER, [
