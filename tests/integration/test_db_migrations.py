@@ -27,7 +27,7 @@ from traderagent.persistence.models import VERSION_TABLE
 
 EXPECTED_TABLES = {"strategies", "strategy_states", "signals", "orders", "fills", "positions", "performance_metrics",
                    "backtest_runs", "optimization_results", "ledger_fills", "equity_bars", "paper_exchanges",
-                   "paper_orders_sent"}  # fmt: skip
+                   "paper_orders_sent", "live_commands"}  # fmt: skip
 
 
 @pytest.fixture

@@ -260,8 +260,14 @@ BAD = [
     ({"strategies": {"grid": {"pairs": ["BTC/USDT", "btc/usdt"]}}},
      "config.yaml: strategies.grid.pairs: lists 'BTC/USDT' twice; each pair may appear once"),
     ({"strategies": ["grid"]}, "config.yaml: strategies: must be a mapping of keys (got a list)"),
-    ({"orchestrator": {"deployment_stages": ["50%", "25%"]}},
-     "config.yaml: orchestrator.deployment_stages: stages must increase (got 50%, 25%)"),
+    ({"orchestrator": {"staging": {"stages": ["50%", "25%"]}}},
+     "config.yaml: orchestrator.staging.stages: stages must increase (got 50%, 25%)"),
+    ({"orchestrator": {"staging": {"stages": ["5%", "150%"]}}},
+     "config.yaml: orchestrator.staging.stages[1]: must be at most 100% (got '150%')"),
+    ({"orchestrator": {"deployment_stages": ["5%"]}},
+     "config.yaml: orchestrator.deployment_stages: moved to orchestrator.staging.stages (with min_days, "
+     "max_drawdown and max_error_rate beside it)"),
+    ({"live": {"mode": "paperr"}}, "config.yaml: live.mode: must be one of 'paper' or 'live' (got 'paperr')"),
     (["grid"], "config.yaml: must be a mapping of keys (strategies, orchestrator, backtest, risk, database, live) "
                "(got a list)"),
     ({"live": {"api_key": "abc123"}},

@@ -156,6 +156,26 @@ class SelectorConfig(Section):
         return tuple(r for r in REGIME_NAMES if self.routes.get(r) == strategy)
 
 
+class StagingConfig(Section):
+    """Staged capital: an instance trades a growing share of its allocation, one stage at a time, each gated on how
+    the previous one went (docs/live.md). `stages: [1.0]` deploys everything at once (what a parity replay uses)."""
+
+    stages: tuple[PositiveFraction, ...] = Field(
+        (0.05, 0.25, 1.0), min_length=1, description="shares of the allocation, increasing; the first is the start")
+    min_days: int = Field(14, ge=0, le=365, description="UTC days at a stage, without a breach, before the next")
+    max_drawdown: PositiveFraction = Field(
+        0.10, description="a breach: the instance's drawdown since the stage began exceeds this")
+    max_error_rate: UnitFraction = Field(
+        0.05, description="a breach: rejected or failed orders over orders sent at this stage exceed this")
+
+    @field_validator("stages")
+    @classmethod
+    def _increasing(cls, v: tuple[float, ...]) -> tuple[float, ...]:
+        if any(b <= a for a, b in zip(v, v[1:], strict=False)):
+            raise fail(f"stages must increase (got {', '.join(format_percent(x) for x in v)})")
+        return v
+
+
 class OrchestratorConfig(Section):
     """Which strategies run together and with how much capital."""
 
@@ -163,20 +183,20 @@ class OrchestratorConfig(Section):
     capital_allocation: CapitalAllocation = Field(  # type: ignore[valid-type]
         default_factory=CapitalAllocation, description="share of equity per strategy; total at most 100%"
     )
-    deployment_stages: tuple[PositiveFraction, ...] = Field(
-        (0.05, 0.25, 1.0), min_length=1,
-        description="staged capital deployment: fractions of the allocation, increasing, each gated on live metrics",
-    )
+    staging: StagingConfig = Field(default_factory=StagingConfig, description="staged capital deployment (live)")
+    adaptive: bool = Field(
+        False, description="route the instances by market regime with `selector` (as `portfolio --adaptive`)")
     selector: SelectorConfig = Field(
         default_factory=SelectorConfig, description="regime routing of the sleeves (portfolio --adaptive)"
     )
 
-    @field_validator("deployment_stages")
+    @model_validator(mode="before")
     @classmethod
-    def _increasing(cls, v: tuple[float, ...]) -> tuple[float, ...]:
-        if any(b <= a for a, b in zip(v, v[1:], strict=False)):
-            raise fail(f"stages must increase (got {', '.join(format_percent(x) for x in v)})")
-        return v
+    def _moved(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "deployment_stages" in data:
+            _check([("deployment_stages", "moved to orchestrator.staging.stages (with min_days, max_drawdown and "
+                                          "max_error_rate beside it)")])
+        return data
 
 
 # ------------------------------------------------------------------------------------------ backtest, risk
@@ -255,6 +275,10 @@ class LiveConfig(Section):
     timeframe: Timeframe = Field("15m", description="base bar the runner wakes on")
     poll_seconds: float = Field(10.0, gt=0, le=3600, description="polling interval when websockets are unavailable")
     telegram_chat_ids: tuple[int, ...] = Field((), description="chats allowed to control the bot; empty = nobody")
+    account: str = Field("ta", pattern=r"^[A-Za-z0-9_-]{1,6}$",
+                         description="this account's name in client order ids (1-6 of A-Z a-z 0-9 _ -)")
+    paper_balance: float = Field(10_000.0, gt=0, description="the paper exchange's starting quote balance")
+    stale_bars: int = Field(2, ge=1, le=100, description="no closed candle for more bars than this: data is stale")
 
     @field_validator("exchange", mode="before")
     @classmethod

@@ -114,6 +114,33 @@ class Stepper:
         """The size a sell of the whole position (FLAG_ALL) fills for, at its fill: the instance's position."""
         return abs(self.position())
 
+    def add_cash(self, delta: float) -> float:
+        """Give the instance more capital (delta > 0) or take some back (delta < 0, at most its free cash: what no
+        resting buy needs). Returns the amount moved. The risk guard's equity references move with it, so a
+        deposit is not a gain and a withdrawal not a loss."""
+        hdr = self._cash_header()
+        if delta < 0:
+            free = max(float(hdr["cash"]) - self._reserved(), 0.0)
+            delta = -min(-delta, free)
+        hdr["cash"] = float(hdr["cash"]) + delta
+        rs = self.state.guard.risk[0]
+        for f in ("last_equity", "day_equity", "min_equity"):
+            if np.isfinite(rs[f]):
+                rs[f] = rs[f] + delta
+        return float(delta)
+
+    def _cash_header(self) -> Any:
+        st = self.state
+        if hasattr(st, "grid") and hasattr(st, "dca"):  # the hybrid: the machine in charge holds the free cash
+            return st.dca.hdr[0] if int(st.hdr[0]["mode"]) == 2 else st.grid.hdr[0]
+        return st.hdr[0]
+
+    def _reserved(self) -> float:
+        """Quote the resting buy orders may spend."""
+        o = self.orders()
+        buys = o[(o["side"] > 0)]
+        return float(np.sum(buys["size"] * np.nan_to_num(buys["price"]) + buys["quote"]) * (1 + self.costs.fees))
+
     # ------------------------------------------------------------------ persistence
     def state_bytes(self) -> bytes:
         """The state and the bar counter (the ledger is stored row by row elsewhere)."""

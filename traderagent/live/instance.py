@@ -43,6 +43,7 @@ class Instance:
                  account: str = "ta", exchange_name: str = "paper", status: str = "active"):
         self.name = name
         self.short = short_name(name, 12)
+        self.timeframe = spec.base_timeframe(params)
         self.spec = spec
         self.params = params
         self.symbol = symbol
@@ -142,6 +143,7 @@ class Instance:
                     child.status = "canceled"
                     self._updates.add(child.client_id)
             if status == "rejected":
+                self.meta["errors"] = int(self.meta.get("errors", 0)) + 1
                 self.notifier.emit(Event("order_error", pd.Timestamp.now(tz="UTC"),
                                          f"{self.name}: order {client_id} rejected: {reason}", self.name,
                                          {"client_id": client_id, "reason": reason}))
@@ -158,9 +160,19 @@ class Instance:
         return self.planned
 
     def _held_orders(self) -> np.ndarray:
-        """Paused: no new opening orders; what protects or closes the position stays."""
+        """Paused: no new opening orders; what protects or closes the position stays. Stopped: nothing, except
+        once, with `flatten`, the risk guard's flatten order for the whole position (the strategy books it)."""
         rows = self.stepper.orders()
-        return rows[(rows["flags"] & FLAG_OPEN) == 0] if self.status == "paused" else rows[:0]
+        if self.status == "paused":
+            return rows[(rows["flags"] & FLAG_OPEN) == 0]
+        if self.status == "stopped" and self.meta.pop("flatten", False) and self.stepper.position() != 0.0:
+            from traderagent.core.risk_nb import TAG_FLATTEN
+
+            out = np.zeros(1, dtype=INTENT_DTYPE)
+            pos = self.stepper.position()
+            out[0] = (OrderKind.market, -1 if pos > 0 else 1, FLAG_ALL, np.nan, abs(pos), 0.0, TAG_FLATTEN)
+            return out
+        return rows[:0]
 
     def reconcile(self, desired: np.ndarray, bar_time_ns: int) -> Planned:
         known: dict[int, OrderRow] = {}
@@ -233,6 +245,7 @@ class Instance:
         self._updates.clear()
         for r in new_rows:
             self.orders[r.client_id] = r
+        self.meta["sent"] = int(self.meta.get("sent", 0)) + len(new_rows)
         self._forget_closed()
 
     def _forget_closed(self) -> None:

@@ -170,14 +170,16 @@ class PaperExchange:
         """Fill the orders resting at this candle's open, by the fill rule, instance by instance (name order).
         A candle already processed (a restart) changes nothing."""
         t = int(candle.time.value)
-        if self.last_bar.get(candle.symbol, -1) >= t:
+        key = f"{candle.symbol}|{candle.timeframe}"
+        if self.last_bar.get(key, -1) >= t:
             return []
-        self.last_bar[candle.symbol] = t
+        self.last_bar[key] = t
         self.fills = [f for f in self.fills if f.time_ns >= t - 1]  # keep the previous bar's for a late reader
         self._forget_closed()
         out: list[ExchangeFill] = []
         names = sorted({o.instance for o in self.orders.values() if o.symbol == candle.symbol
-                        and o.status == "open"})
+                        and o.status == "open" and getattr(self.listeners.get(o.instance), "timeframe",
+                                                           candle.timeframe) == candle.timeframe})
         for name in names:
             out += self._match_instance(name, candle)
         return out

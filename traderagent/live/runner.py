@@ -166,14 +166,31 @@ class Runner:
         self.notifier.emit(Event("stale_data" if kind != "gap" else "gap", candle.time, msg, "", {"why": why}))
 
     async def on_candle(self, candle: Candle) -> bool:
-        """Step every instance of the candle's symbol on this closed candle; False when it was refused."""
+        """Take one closed base candle: every instance whose timeframe closed a candle with it steps on that
+        candle (a 1h instance on a 15m feed steps when the hour's candle is complete). False when refused."""
         why = self.check(candle)
         if why is not None:
             self._alert("refused_candle", candle, why)
             return False
+        w = self.windows[candle.symbol]
+        before = {tf: w.rows[tf].n for tf in w.sizes}
+        w.push(int(candle.time.value), candle.open, candle.high, candle.low, candle.close, candle.volume)
+        self.last[candle.symbol] = int(candle.time.value)
+        for tf in sorted(w.sizes, key=timeframes.seconds):
+            if w.rows[tf].n == before[tf] and tf != w.base_tf:
+                continue
+            insts = [i for i in self.by_symbol(candle.symbol) if i.timeframe == tf]
+            if insts:
+                t, o, h, lo, c, v = w.rows[tf].last()[:6]
+                await self.step(Candle(candle.symbol, tf, pd.Timestamp(int(t), tz="UTC"), o, h, lo, c, v), insts, w)
+        if self.metrics is not None:
+            self.metrics.bar(candle.time + pd.Timedelta(self.bar_ns, unit="ns"))
+        return True
+
+    async def step(self, candle: Candle, insts: list[Instance], w: WindowBook) -> None:
+        """The bar protocol for the instances of one timeframe: fills, the close, one transaction each, the sends."""
         t0 = time.perf_counter()
         self._current_open = {candle.symbol: candle.open}
-        insts = [i for i in self.by_symbol(candle.symbol) if i.status != "stopped"]
         for inst in insts:
             inst.begin_bar(candle.time)
         if hasattr(self.exchange, "process_bar"):
@@ -186,9 +203,6 @@ class Runner:
             self.exchange.commit(int(candle.time.value))
         self.faults.hit("after_exchange_fills")
         await self._catch_up_fills()
-        w = self.windows[candle.symbol]
-        w.push(int(candle.time.value), candle.open, candle.high, candle.low, candle.close, candle.volume)
-        self.last[candle.symbol] = int(candle.time.value)
         for inst in insts:
             tfs = inst.stepper.windows()
             inst.close({tf: _tail(w.frame(tf), n) for tf, n in tfs.items()}, int(candle.time.value))
@@ -202,7 +216,6 @@ class Runner:
         if hasattr(self.exchange, "commit"):
             self.exchange.commit(int(candle.time.value))
         self.faults.hit("after_send")
-        return True
 
     async def _send(self, inst: Instance) -> None:
         plan = inst.planned

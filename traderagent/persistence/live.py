@@ -27,6 +27,7 @@ from traderagent.persistence.models import (
     EquityBar,
     Fill,
     LedgerFill,
+    LiveCommand,
     Order,
     PaperExchange,
     Strategy,
@@ -42,6 +43,7 @@ T_EQUITY = EquityBar.__table__
 T_ORDERS = Order.__table__
 T_FILLS = Fill.__table__
 T_PAPER = PaperExchange.__table__
+T_CMD = LiveCommand.__table__
 
 # Statements built once (SQLAlchemy then reuses their compiled form): a bar's commit runs at least four of them.
 _b = sa.bindparam
@@ -285,6 +287,47 @@ class LiveStore:
         with self.engine.connect() as c:
             return {t.name: int(c.execute(sa.select(sa.func.count()).select_from(t)).scalar_one())
                     for t in (T_ORDERS, T_FILLS, T_LEDGER, T_EQUITY)}
+
+    # ---------------------------------------------------------------- commands (the control channel)
+    def queue_command(self, command: str, instance: str | None = None, args: dict | None = None) -> int:
+        with self.engine.begin() as c:
+            return int(c.execute(T_CMD.insert().values(created_at=utcnow(), instance=instance, command=command,
+                                                       args=args or {}, status="queued", result={})
+                                 ).inserted_primary_key[0])
+
+    def pending_commands(self) -> list[dict]:
+        with self.engine.connect() as c:
+            rows = c.execute(sa.select(T_CMD.c.id, T_CMD.c.instance, T_CMD.c.command, T_CMD.c.args)
+                             .where(T_CMD.c.status == "queued").order_by(T_CMD.c.id)).all()
+        return [{"id": r[0], "instance": r[1], "command": r[2], "args": dict(r[3] or {})} for r in rows]
+
+    def finish_command(self, cid: int, ok: bool, result: dict) -> None:
+        with self.engine.begin() as c:
+            c.execute(T_CMD.update().where(T_CMD.c.id == cid).values(status="done" if ok else "failed",
+                                                                     result=result, done_at=utcnow()))
+
+    def command(self, cid: int) -> dict | None:
+        with self.engine.connect() as c:
+            r = c.execute(sa.select(T_CMD.c.status, T_CMD.c.result).where(T_CMD.c.id == cid)).first()
+        return None if r is None else {"status": r[0], "result": dict(r[1] or {})}
+
+    def last_equity(self, name: str) -> dict | None:
+        """The instance's last stored bar: bar, time, cash, position, equity."""
+        sid = self.instance_id(name)
+        with self.engine.connect() as c:
+            r = c.execute(sa.select(T_EQUITY.c.bar, T_EQUITY.c.bar_time, T_EQUITY.c.cash, T_EQUITY.c.position,
+                                    T_EQUITY.c.equity).where(T_EQUITY.c.strategy_id == sid)
+                          .order_by(T_EQUITY.c.bar.desc()).limit(1)).first()
+        return None if r is None else {"bar": r[0], "time": r[1], "cash": r[2], "position": r[3], "equity": r[4]}
+
+    def open_orders(self, name: str | None = None) -> list[OrderRow]:
+        with self.engine.connect() as c:
+            q = sa.select(T_ORDERS, T_STRAT.c.name).join(T_STRAT, T_STRAT.c.id == T_ORDERS.c.strategy_id).where(
+                T_ORDERS.c.status.in_(("new", "open", "pending", "partially_filled")))
+            if name is not None:
+                q = q.where(T_STRAT.c.name == name)
+            rows = c.execute(q.order_by(T_ORDERS.c.id)).all()
+        return [self._order_row(r.name, r) for r in rows]
 
     # ---------------------------------------------------------------- paper exchange
     def load_paper(self, name: str) -> tuple[bytes | None, int]:

@@ -321,5 +321,21 @@ class PaperOrderSent(Base):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
+class LiveCommand(Base):
+    """A command for a running live runner (pause, resume, stop, switch...), queued by the CLI or the bot and done
+    by the runner at its next tick: the control channel between processes (docs/live.md)."""
+
+    __tablename__ = "live_commands"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    instance: Mapped[str | None] = mapped_column(sa.String(100))
+    command: Mapped[str] = mapped_column(sa.String(32))
+    args: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    status: Mapped[str] = mapped_column(sa.String(16), index=True, default="queued")
+    result: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    done_at: Mapped[dt.datetime | None]
+
+
 #: Tables in dependency order (parents first): what backup checksums and test cleanups iterate over.
 TABLES: tuple[sa.Table, ...] = tuple(Base.metadata.sorted_tables)

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy.dialects import postgresql
 
 revision: str = "0002"
 down_revision: str | None = "0001"
@@ -19,6 +20,7 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 UTC_DATETIME = sa.DateTime(timezone=True)
+JSON = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
 OLD_TYPES = "type IN ('market', 'limit', 'stop_market', 'stop_limit')"
 NEW_TYPES = "type IN ('market', 'limit', 'stop_market', 'stop_limit', 'take_profit')"
 OLD_STATUSES = "status IN ('new', 'open', 'partially_filled', 'filled', 'canceled', 'rejected', 'expired')"
@@ -71,6 +73,19 @@ def upgrade() -> None:
         sa.Column("created_at", UTC_DATETIME, nullable=False),
         sa.PrimaryKeyConstraint("exchange", "client_order_id", name=op.f("pk_paper_orders_sent")),
     )
+    op.create_table(
+        "live_commands",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("created_at", UTC_DATETIME, nullable=False),
+        sa.Column("instance", sa.String(length=100), nullable=True),
+        sa.Column("command", sa.String(length=32), nullable=False),
+        sa.Column("args", JSON, nullable=False),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("result", JSON, nullable=False),
+        sa.Column("done_at", UTC_DATETIME, nullable=True),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_live_commands")),
+    )
+    op.create_index(op.f("ix_live_commands_status"), "live_commands", ["status"], unique=False)
     with op.batch_alter_table("orders") as batch:
         batch.drop_constraint(op.f("ck_orders_type"), type_="check")
         batch.create_check_constraint(op.f("ck_orders_type"), NEW_TYPES)
@@ -84,6 +99,8 @@ def downgrade() -> None:
         batch.create_check_constraint(op.f("ck_orders_type"), OLD_TYPES)
         batch.drop_constraint(op.f("ck_orders_status"), type_="check")
         batch.create_check_constraint(op.f("ck_orders_status"), OLD_STATUSES)
+    op.drop_index(op.f("ix_live_commands_status"), table_name="live_commands")
+    op.drop_table("live_commands")
     op.drop_table("paper_orders_sent")
     op.drop_table("paper_exchanges")
     op.drop_table("equity_bars")
