@@ -137,7 +137,8 @@ def test_the_build_context_holds_the_package_and_nothing_secret():
 def test_the_env_file_is_never_committed():
     for path in ("live/.env", ".env"):
         assert subprocess.run(["git", "check-ignore", "-q", path], cwd=ROOT).returncode == 0, path
-    assert "live/.env" not in subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True).stdout
+    tracked = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    assert "live/.env" not in tracked.splitlines() and "live/.env.example" in tracked.splitlines()
 
 
 # ------------------------------------------------------------------------------------------------ compose
