@@ -292,6 +292,21 @@ class LiveConfig(Section):
     def _unique_symbols(cls, v: tuple[str, ...]) -> tuple[str, ...]:
         return _unique(v, "symbol")
 
+    # metrics and health endpoints (traderagent.obs; docs/operations.md)
+    metrics_host: str = Field("127.0.0.1", min_length=1,
+                              description="address of /metrics, /health and /ready (0.0.0.0 in a container)")
+    metrics_port: int = Field(9108, ge=0, le=65535, description="port of /metrics, /health and /ready; 0 = off")
+    health_max_silence_seconds: float = Field(
+        120.0, gt=0, le=86400, description="/health answers 503 when the loop has not iterated for this long")
+
+    @model_validator(mode="after")
+    def _health_outlasts_polling(self) -> LiveConfig:
+        if self.health_max_silence_seconds < 2 * self.poll_seconds:
+            _check([("health_max_silence_seconds", f"must be at least twice poll_seconds "
+                                                   f"({2 * self.poll_seconds:g}), or /health fails between polls "
+                                                   f"(got {self.health_max_silence_seconds:g})")])
+        return self
+
 
 # ------------------------------------------------------------------------------------------------- the app
 class AppConfig(Section):
