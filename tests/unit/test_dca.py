@@ -136,11 +136,30 @@ def test_cycle_drawdown_stop_is_the_higher_stop():
     fills, _, out = run(rows, p)
     units = 1 + U1 + U2
     spent = 700 * (1 + FEE)
-    dd_stop = (-50 + spent) / units
+    dd_stop = (-50 + spent) / (units * (1 - FEE))  # the exit fee is part of the cycle's loss
     assert out[3, COL["stop_price"]] == pytest.approx(dd_stop, rel=1e-12) and dd_stop > 90
     assert table(fills)[3:] == [(0, 4, -1, round(dd_stop, 9), round(units, 9), R)]
     loss = spent - dd_stop * units * (1 - FEE)
-    assert loss == pytest.approx(50 + FEE * dd_stop * units, rel=1e-9)  # the limit plus the exit fee
+    assert loss == pytest.approx(50, rel=1e-9)
+
+
+def test_the_risk_guard_caps_the_cycle_drawdown_budget():
+    """max_cycle_drawdown 5% of the capital per sequence, risk.max_loss_per_trade 3% of equity: the cycle's stop
+    sits where it loses 3% (30 of 1000), exit fee included."""
+    from traderagent.config.models import RiskConfig
+
+    p = params(max_cycle_drawdown=0.05, max_safety_orders=0, stop_percentage=0.0, base_order_size=1.0)
+    rows = ENTRY + [(100, 100, 98, 98.5), (98.5, 98.6, 90, 91)]
+    a = np.array(rows, dtype=float)
+    state = DcaState.new(p, 1000.0)
+    risk = RiskConfig(max_loss_per_trade=0.03, daily_loss_limit=0, max_exposure=1.0, max_position=1.0)
+    fills, nf, out = simulate((a[:, 0], a[:, 1], a[:, 2], a[:, 3], *[np.full(len(a), np.nan)] * 5), p, COSTS, state,
+                              risk=risk)
+    fills = fills[:nf]
+    buy, sell = fills[0], fills[-1]
+    assert sell["reason"] == R and sell["bar"] == 3
+    pnl = sell["price"] * sell["size"] * (1 - FEE) - buy["price"] * buy["size"] * (1 + FEE)
+    assert pnl == pytest.approx(-30.0, rel=1e-9)
 
 
 def test_downtrend_trigger_waits_for_the_trend():

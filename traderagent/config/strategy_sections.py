@@ -225,7 +225,8 @@ class DcaConfig(StrategyConfig):
         json_schema_extra={"search": {"choices": ["first_entry", "average"]}},
     )
     max_cycle_drawdown: UnitFraction = Field(
-        0.0, description="stop a cycle when its loss reaches this fraction of the capital per sequence; 0 = none",
+        0.0, description="stop a cycle when its loss (exit costs included) reaches this fraction of the capital per "
+                        "sequence, at most risk.max_loss_per_trade of equity; 0 = none",
     )
     max_concurrent_cycles: int = Field(
         3, ge=1, le=1000, description="cycles open at once across the section's pairs",

@@ -103,6 +103,8 @@ DCA_STATE_DTYPE = np.dtype(
         ("tp_price", np.float64),
         ("stop_price", np.float64),
         ("dirty", np.int64),
+        ("guard_loss", np.float64),  # the risk guard's max_loss_per_trade (0: off), set before each close
+        ("dd_loss", np.float64),  # the cycle's loss budget in quote (max_cycle_drawdown, capped by the guard)
     ],
     align=True,
 )
@@ -267,8 +269,10 @@ def dca_stop_price_nb(h, p) -> float:
         ref = h.avg if p.stop_ref == 1 else h.first_price
         stop = ref * (1.0 - p.stop_fraction)
     if p.max_cycle_drawdown > 0 and h.position > 0:
-        # cycle P&L at price x: (cash - cash at the trigger) + position x; stop where it reaches -limit
-        dd = (-p.max_cycle_drawdown * h.seq_capital - (h.cash - h.cycle_cash0)) / h.position
+        # cycle P&L when the position is sold at x: (cash - cash at the trigger) + position x (1-slip)(1-fee);
+        # stop where it reaches -budget
+        keep = (1.0 - p.slippage) * (1.0 - p.fees)
+        dd = (-h.dd_loss - (h.cash - h.cycle_cash0)) / (h.position * keep)
         stop = max(stop, dd)
     return stop
 
@@ -322,6 +326,9 @@ def dca_step_nb(h, ladder, book, summary, p, bar: int, c: float, ema_fast: float
         if p.entry_mode == 1 or downtrend_nb(ema_fast, ema_slow, adx, plus_di, minus_di, p):
             equity = h.cash + h.position * c
             h.seq_capital = p.capital_fraction * equity
+            h.dd_loss = p.max_cycle_drawdown * h.seq_capital
+            if h.guard_loss > 0:  # the guard's max_loss_per_trade binds the cycle's loss budget too
+                h.dd_loss = min(h.dd_loss, h.guard_loss * equity)
             h.max_cost = p.max_position_fraction * equity
             base = min(p.base_fraction * equity, h.seq_capital / (1.0 + p.fees), h.max_cost)
             base = min(base, h.cash / (1.0 + p.fees) * (1.0 - 1e-12))
@@ -402,6 +409,7 @@ def dca_fill_bar_nb(h, ladder, p, gbook, gsum, rp, rs, rlog, fills, nf: int, log
 def dca_close_nb(h, ladder, book, summary, p, gbook, gsum, rp, rs, rlog, bar: int, c: float, ema_fast: float,
                  ema_slow: float, adx: float, plus_di: float, minus_di: float, slots_free: int):
     """The step at bar `bar`'s close, then the risk guard (desired book -> guarded book). Returns the guard's log."""
+    h.guard_loss = rp.max_loss if rp.enabled == 1 else 0.0
     dca_step_nb(h, ladder, book, summary, p, bar, c, ema_fast, ema_slow, adx, plus_di, minus_di, slots_free)
     eq = h.cash + h.position * c
     rlog = risk_close_nb(rs, rp, eq, bar, rlog)

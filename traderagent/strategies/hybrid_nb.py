@@ -436,6 +436,7 @@ def hybrid_bar_close_nb(hh, hp, rs_regime, raw, rtimes, nxt: int, vis_i: int, gh
         confirm_step_nb(rs_regime, raw[nxt], hp.confirm)
         rs_regime.last_time = rtimes[nxt]
         nxt += 1
+    dh.guard_loss = rp.max_loss if rp.enabled == 1 else 0.0
     log, nlog = hybrid_close_nb(hh, hp, rs_regime, gh, slots, levels, gbook, gsum, gp, dh, ladder, dbook, dsum, dp,
                                 fills, nf, log, nlog, i, c, atr, gadx, ema_f, ema_s, dadx, pdi, mdi)
     _sync_trades(gh, dh)
