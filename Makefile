@@ -26,14 +26,7 @@ $(STAMP): requirements.lock pyproject.toml
 	$(VENV)/bin/uv pip install --quiet --python $(PY) --no-deps -e .
 	@touch $(STAMP)
 
-# numba's on-disk cache (cache=True) is invalidated only by changes to a kernel's own file, not to the kernels
-# it calls in other modules; drop every cached kernel whenever any source file changed since the last run.
-NUMBA_STAMP := $(VENV)/.numba-sources
-$(NUMBA_STAMP): $(shell find traderagent -name '*.py' 2>/dev/null)
-	@find traderagent \( -name '*.nbi' -o -name '*.nbc' \) -delete
-	@touch $@
-
-sample: $(STAMP) $(NUMBA_STAMP)  ## fill data/ with the bundled sample candles (../shared/data, $$TRADERAGENT_SAMPLE_DIR, or download)
+sample: $(STAMP)  ## fill data/ with the bundled sample candles (../shared/data, $$TRADERAGENT_SAMPLE_DIR, or download)
 	$(PY) -m traderagent data sample
 
 demo: sample  ## run the main job on the bundled data: Trend-Follower backtest on BTC/USDT 1h + HTML report

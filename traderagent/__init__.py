@@ -5,3 +5,7 @@ are imported by the subpackages that need them, never here.
 """
 
 __version__ = "0.1.0"
+
+from traderagent._numba_cache import configure as _configure_numba_cache
+
+_configure_numba_cache()
