@@ -18,6 +18,7 @@ ROOT = Path(__file__).resolve().parents[2] / "traderagent"
 #: Layer of each package of traderagent/ (the package root and errors.py are the bottom). A module may import its
 #: own package and packages of a lower layer, and sideways only where SIDEWAYS allows it.
 LAYERS: dict[str, int] = {
+    "_numba_cache": -1,  # run by the package's __init__ before anything else (no imports of its own)
     "": 0, "errors": 0,
     "data": 1,
     "config": 2, "indicators": 2,
