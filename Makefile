@@ -1,11 +1,17 @@
 # TraderAgent — the two commands are `make demo` and `make test`.
-# Both create .venv from the pinned lock on first use; nothing else needs installing by hand.
+# Both create .venv from the pinned locks on first use; nothing else needs installing by hand:
+# `make demo` installs requirements.lock (the runtime), `make test` requirements-dev.lock (runtime + test tools).
 SHELL := /bin/bash
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 PY := $(VENV)/bin/python
 UV_VERSION := 0.13.8
-STAMP := $(VENV)/.installed
+UV := $(VENV)/bin/uv
+UV_STAMP := $(VENV)/.uv-$(UV_VERSION)
+STAMP := $(VENV)/.installed-runtime
+DEV_STAMP := $(VENV)/.installed-dev
+# requirements.lock: the runtime and the extras every command uses (no test tools, no notebooks)
+RUNTIME_EXTRAS := --extra research --extra db --extra exchange --extra live
 PYTEST_ARGS ?=
 # Python caches compiled bytecode next to the sources; some environments switch that off, which makes every
 # process recompile pandas/vectorbt from source (2-4x slower start-up). Our commands always allow it.
@@ -14,17 +20,31 @@ unexport PYTHONDONTWRITEBYTECODE
 STUDY ?= research/trend_follower.yaml
 WORKERS ?= 2
 
-.PHONY: demo test bench optimize lint sample clean help site
+.PHONY: demo test bench optimize lint sample coverage lock clean help site
 
 help:  ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{gsub(/\$$\$$/, "$$", $$2); printf "  make %-10s %s\n", $$1, $$2}'
 
-$(STAMP): requirements.lock pyproject.toml
+$(UV_STAMP):
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
-	$(VENV)/bin/uv pip install --quiet --compile-bytecode --python $(PY) -r requirements.lock
-	$(VENV)/bin/uv pip install --quiet --python $(PY) --no-deps -e .
-	@touch $(STAMP)
+	@touch $@
+
+# `uv pip install` adds to the environment: after `make test` the venv holds both sets, which `make demo` accepts.
+$(STAMP): requirements.lock pyproject.toml | $(UV_STAMP)
+	$(UV) pip install --quiet --compile-bytecode --python $(PY) -r requirements.lock
+	$(UV) pip install --quiet --python $(PY) --no-deps -e .
+	@touch $@
+
+$(DEV_STAMP): requirements-dev.lock pyproject.toml | $(UV_STAMP)
+	$(UV) pip install --quiet --compile-bytecode --python $(PY) -r requirements-dev.lock
+	$(UV) pip install --quiet --python $(PY) --no-deps -e .
+	@touch $@ $(STAMP)
+
+lock: $(UV_STAMP)  ## recompile both lock files from pyproject.toml (keeps current pins unless a range excludes them)
+	$(UV) pip compile --quiet pyproject.toml --all-extras --python-version 3.11 -o requirements-dev.lock
+	$(UV) pip compile --quiet pyproject.toml $(RUNTIME_EXTRAS) --python-version 3.11 -c requirements-dev.lock \
+		-o requirements.lock
 
 # numba's on-disk cache (cache=True) is invalidated only by changes to a kernel's own file, not to the kernels
 # it calls in other modules; drop every cached kernel whenever any source file changed since the last run.
@@ -33,7 +53,7 @@ $(NUMBA_STAMP): $(shell find traderagent -name '*.py' 2>/dev/null)
 	@find traderagent \( -name '*.nbi' -o -name '*.nbc' \) -delete
 	@touch $@
 
-sample: $(STAMP) $(NUMBA_STAMP)  ## fill data/ with the bundled sample candles (../shared/data, $$TRADERAGENT_SAMPLE_DIR, or download)
+sample: $(STAMP) $(NUMBA_STAMP)  ## fill data/ with the bundled sample candles ($$TRADERAGENT_SAMPLE_DIR, ../shared/data, or download)
 	$(PY) -m traderagent data sample
 
 demo: sample  ## run the main job on the bundled data: Trend-Follower backtest on BTC/USDT 1h + HTML report
@@ -41,14 +61,14 @@ demo: sample  ## run the main job on the bundled data: Trend-Follower backtest o
 	$(PY) -m traderagent backtest --strategy trend_follower --symbol BTC/USDT --timeframe 1h \
 		--data data/BTC_USDT-15m.csv.gz --report reports/trend_follower-BTC_USDT-1h.html
 
-test: sample  ## lint, then run the whole test suite
+test: $(DEV_STAMP) sample  ## lint, then run the whole test suite
 	$(VENV)/bin/ruff check --quiet traderagent tests bench
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-lint: $(STAMP)  ## ruff
+lint: $(DEV_STAMP)  ## ruff
 	$(VENV)/bin/ruff check traderagent tests bench
 
-bench: sample  ## benchmarks (on demand, not part of make test)
+bench: $(DEV_STAMP) sample  ## benchmarks (on demand, not part of make test); names every missed target
 	$(PY) bench/run.py
 
 optimize: sample  ## walk-forward study: make optimize STUDY=research/<name>.yaml WORKERS=4 [STORAGE=url] [TRIALS=n]
@@ -59,13 +79,14 @@ optimize: sample  ## walk-forward study: make optimize STUDY=research/<name>.yam
 SITE ?= reports/site
 SITE_RUNS := trend_follower:BTC/USDT:1h trend_follower:ETH/USDT:1h smc:BTC/USDT:15m grid:BTC/USDT:15m \
 	dca:BTC/USDT:15m hybrid:BTC/USDT:15m
-site: sample  ## report site: demo runs + shipped studies + portfolio -> $(SITE) (make site SITE=dir WORKERS=n)
+site: $(DEV_STAMP) sample  ## report site: demo runs + shipped studies + portfolio -> $(SITE) (make site SITE=dir WORKERS=n)
 	@set -e; for run in $(SITE_RUNS); do IFS=: read -r strategy symbol tf <<< "$$run"; \
 		$(PY) -m traderagent backtest --strategy $$strategy --symbol $$symbol --timeframe $$tf \
 			--report reports/$$strategy-$${symbol/\//_}-$$tf.html > /dev/null; \
 		echo "site: backtest $$strategy $$symbol $$tf"; done
 	@set -e; for study in research/*.yaml; do \
-		$(PY) -m traderagent optimize $$study --workers $(WORKERS) --quiet > /dev/null; echo "site: study $$study"; done
+		$(PY) -m traderagent optimize $$study --workers $(WORKERS) --quiet $(if $(FRESH),--fresh) > /dev/null; \
+		echo "site: study $$study"; done
 	$(PY) -m traderagent report site --out $(SITE) --portfolio
 
 clean:  ## remove the virtualenv and caches (keeps data/)

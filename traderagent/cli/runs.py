@@ -36,6 +36,9 @@ def register(sub) -> None:
 
 
 def _repo(args):
+    from traderagent.extras import require
+
+    require("db", "`traderagent runs`")
     from traderagent.persistence import Repository
 
     return Repository(args.database_url, label="--database-url")
