@@ -81,8 +81,6 @@ def resolve_data(data: str | None, symbol: str) -> str | None:
 
 
 def run(args) -> int:
-    from traderagent.backtest.runner import run_backtest
-
     if args.save:
         from traderagent.extras import require
 
@@ -94,6 +92,8 @@ def run(args) -> int:
         options.check_writable(options.reports_dir() / "report.html")
     data = resolve_data(args.data, args.symbol)
     options.start_numba()
+    from traderagent.backtest.runner import run_backtest
+
     bt = run_backtest(args.strategy, symbol=args.symbol, timeframe=args.timeframe, data=data,
                       config=args.config, start=args.start, end=args.end, fees=args.fees, slippage=args.slippage)
     js = bt.json

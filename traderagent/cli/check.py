@@ -27,16 +27,15 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from traderagent.backtest.runner import load_strategy_inputs
-    from traderagent.strategies.check import check_causality
-
     if args.points < 1:
         from traderagent.errors import UserError
 
         raise UserError(f"--points must be >= 1 (got {args.points})")
-    from traderagent.cli.backtest import resolve_data
-
     options.start_numba()
+    from traderagent.backtest.runner import load_strategy_inputs
+    from traderagent.cli.backtest import resolve_data
+    from traderagent.strategies.check import check_causality
+
     spec, params, bars, source = load_strategy_inputs(args.strategy, data=resolve_data(args.data, args.symbol),
                                                       config=args.config, symbol=args.symbol)
     with options.bar(None, "replays", "bar", options.progress_on(args.json)) as bar:

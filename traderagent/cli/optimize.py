@@ -94,10 +94,10 @@ def run(args) -> int:
     require("research", "`traderagent optimize`")
     if args.save:
         require("db", "`traderagent optimize --save`")
+    options.start_numba()
     from traderagent.optimize.walkforward import prepare, run_study, run_worker
 
     overrides = {"fees": args.fees, "slippage": args.slippage}
-    options.start_numba()
     if args.worker:
         ctx = prepare(args.study, args.storage, overrides)
         try:

@@ -201,30 +201,32 @@ def tidy(value: Any) -> Any:
 
 
 def start_numba() -> None:
-    """Load numba's CPU target without importing scipy.linalg, which numba only probes for a flag.
+    """Import numba and load its CPU target without the imports it makes only to probe for optional tools.
 
     numba's first compile or cache load imports `numba.np.arraymath`, whose import-time `_check_blas()` imports
-    `scipy.linalg.cython_blas` (0.15-0.2 s) just to set `_HAVE_BLAS`. We let that probe find scipy absent, then
-    set the flag from an import-free lookup. Behaviour is unchanged: the functions that use BLAS call numba's
-    `ensure_blas()` when they compile, which imports scipy.linalg then (the 2.5 s fresh-process budget of
-    `traderagent backtest` is mostly imports, docs/decisions.md "Speed").
+    `scipy.linalg.cython_blas` (0.15-0.2 s) just to set `_HAVE_BLAS`; `import numba` imports `coverage` when it
+    is installed (a dev environment; 0.07 s) to report jitted lines to a running measurement. Both are hidden
+    while numba loads, then `_HAVE_BLAS` is set from an import-free lookup. Behaviour is unchanged: functions
+    that use BLAS call numba's `ensure_blas()` when they compile, which imports scipy.linalg then, and under a
+    coverage run `coverage` is already imported, so it is not hidden. Call it before importing the kernels.
     """
     import importlib.util
 
-    if "numba.np.arraymath" in sys.modules or "scipy.linalg" in sys.modules:
+    if "numba.np.arraymath" in sys.modules:
         return
-    hidden = {name: sys.modules.get(name) for name in ("scipy.linalg",)}
-    sys.modules["scipy.linalg"] = None  # type: ignore[assignment]  # its import raises ImportError meanwhile
+    hide = [name for name in ("scipy.linalg",) if name not in sys.modules]
+    if "numba" not in sys.modules and "coverage" not in sys.modules:
+        hide.append("coverage")
+    for name in hide:
+        sys.modules[name] = None  # type: ignore[assignment]  # importing it raises ImportError meanwhile
     try:
         from numba.core.registry import cpu_target
 
         cpu_target.target_context.refresh()
     finally:
-        for name, module in hidden.items():
-            if module is None:
-                sys.modules.pop(name, None)
-            else:
-                sys.modules[name] = module
+        for name in hide:
+            if sys.modules.get(name, 0) is None:
+                del sys.modules[name]
     from numba.np import arraymath
 
     arraymath._HAVE_BLAS = importlib.util.find_spec("scipy.linalg") is not None

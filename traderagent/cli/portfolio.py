@@ -99,21 +99,21 @@ def _print_human(js: dict) -> None:
 
 
 def run(args) -> int:
-    from traderagent.backtest.portfolio import plan_sleeves, read_symbol_bases, run_portfolio
-    from traderagent.config import load_config
-
     refs = _references(args.compare)
     wanted = options.wanted_report(args)
     if isinstance(wanted, Path):
         options.check_writable(wanted)
     elif wanted == "default":
         options.check_writable(options.reports_dir() / "report.html")
+    options.start_numba()
+    from traderagent.backtest.portfolio import plan_sleeves, read_symbol_bases, run_portfolio
+    from traderagent.config import load_config
+
     cfg = _with_costs(load_config(args.config), args.fees, args.slippage)
     plans, _ = plan_sleeves(cfg)
     symbols = list(dict.fromkeys(p.symbol for p in plans))
     bases = read_symbol_bases(symbols, args.data) if args.data else None
     selector = cfg.orchestrator.selector if args.adaptive else None
-    options.start_numba()
     with options.bar(len(plans) + len(refs) * len(symbols), "portfolio", "run", options.progress_on(args.json)) as bar:
         def progress(message: str) -> None:
             bar.set_postfix_str(message)
