@@ -10,7 +10,7 @@ import pytest
 
 from traderagent.backtest import run_signals
 from traderagent.backtest.vbt import LOG_DT, ORDER_DT, load, simulate_orders
-from traderagent.strategies.base import Signals
+from traderagent.core.signals import Signals
 
 
 def test_record_dtypes_are_vectorbts():

@@ -4,7 +4,7 @@ Each command group lives in its own module with `register(subparsers)`; modules 
 at top level (numba, vectorbt, ccxt, SQLAlchemy are imported inside the handlers) so `--help` is fast.
 
 Exit codes: 0 ok; 2 bad input (one line on stderr, no traceback unless --debug), including a command whose
-optional dependencies (an extra, see `traderagent.extras`) are not installed; 1 internal error.
+optional dependencies (an extra, see `traderagent.cli.extras`) are not installed; 1 internal error.
 """
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except ModuleNotFoundError as exc:  # an optional dependency a command needs: say which extra brings it
-        from traderagent.extras import extra_of, install_hint
+        from traderagent.cli.extras import extra_of, install_hint
 
         extra = extra_of(exc.name)
         if debug or extra is None:

@@ -82,7 +82,7 @@ def resolve_data(data: str | None, symbol: str) -> str | None:
 
 def run(args) -> int:
     if args.save:
-        from traderagent.extras import require
+        from traderagent.cli.extras import require
 
         require("db", "`traderagent backtest --save`")
     wanted = options.wanted_report(args)

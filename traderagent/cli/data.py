@@ -158,7 +158,7 @@ def run_download(args) -> int:
     to_ms(args.start, "--start")  # bad dates are named by their flag, before anything is imported or fetched
     if args.out:
         options.check_writable(Path(args.out), "--out")
-    from traderagent.extras import require
+    from traderagent.cli.extras import require
 
     require("exchange", "`traderagent data download`")
     from traderagent.data.download import download_to_file, download_to_store

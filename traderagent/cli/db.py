@@ -61,7 +61,7 @@ def register(sub) -> None:
 
 
 def _require_db() -> None:
-    from traderagent.extras import require
+    from traderagent.cli.extras import require
 
     require("db", "`traderagent db`")
 

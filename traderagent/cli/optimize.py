@@ -89,7 +89,7 @@ def _print_human(js: dict) -> None:
 
 def run(args) -> int:
     _check(args)
-    from traderagent.extras import require
+    from traderagent.cli.extras import require
 
     require("research", "`traderagent optimize`")
     if args.save:

@@ -109,7 +109,7 @@ def reports_dir() -> Path:
     env = os.environ.get("TRADERAGENT_REPORTS_DIR")
     if env:
         return Path(env)
-    from traderagent.data.sample import REPO_ROOT
+    from traderagent.data.paths import REPO_ROOT
 
     return REPO_ROOT / "reports" if (REPO_ROOT / "reports").is_dir() else Path("reports")
 

@@ -37,7 +37,7 @@ def register(sub) -> None:
 
 
 def _repo(args):
-    from traderagent.extras import require
+    from traderagent.cli.extras import require
 
     require("db", "`traderagent runs`")
     from traderagent.persistence import Repository
