@@ -57,7 +57,7 @@ def add_data(p, folder_only: bool = False) -> None:
     if folder_only:
         p.add_argument("--data", metavar="DIR", help="folder with one candle file per pair (BTC_USDT-15m.csv.gz, "
                                                       "...); default: the candle store")
-        _deprecated(p, "--data-dir", "--data", metavar="DIR")
+        add_deprecated(p, "--data-dir", "--data", metavar="DIR")
     else:
         p.add_argument("--data", metavar="PATH", help="candle file (CSV, CSV.gz, Parquet, freqtrade JSON/feather), "
                                                        "or a folder holding <BASE>_<QUOTE>-<tf>.* files; "
@@ -91,15 +91,11 @@ class _Deprecated(argparse.Action):
         setattr(namespace, self.dest, values)
 
 
-def _deprecated(p, old: str, new: str, **kwargs) -> None:
+def add_deprecated(p, old: str, new: str, **kwargs) -> None:
+    """`old` keeps working as a hidden alias of `new`, with one deprecation line on stderr."""
     action = p.add_argument(old, dest=new.lstrip("-").replace("-", "_"), action=_Deprecated, help=argparse.SUPPRESS,
                             **kwargs)
     action.metavar_new = new
-
-
-def add_deprecated(p, old: str, new: str, **kwargs) -> None:
-    """`old` keeps working as a hidden alias of `new`, with one deprecation line on stderr."""
-    _deprecated(p, old, new, **kwargs)
 
 
 # ---------------------------------------------------------------------------------------------- outputs
