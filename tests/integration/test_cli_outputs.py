@@ -223,3 +223,16 @@ def test_progress_bars_only_on_a_terminal(btc):
     assert code == 0 and "replays" in seen and "6/6" in seen  # the tqdm bar, on stderr
     piped = cli(*args)
     assert piped.returncode == 0 and piped.stderr == "" and "verdict         ok" in piped.stdout
+
+
+def test_optimize_bar_counts_every_fold_with_several_workers(btc, tmp_path):
+    """Two workers split three folds; the one bar (in the parent) still counts every fold's trials."""
+    study = tmp_path / "bar.yaml"
+    study.write_text("name: tf_bar\nstrategy: trend_follower\ntimeframe: 1h\nstart: 2025-01-01\nend: 2025-12-31\n"
+                     "trials: 8\nfolds: {n: 3, in_sample_ratio: 2}\nsensitivity: {points: 2, pairs: 0}\n"
+                     "monte_carlo: {runs: 20}\nreport: none\n", encoding="utf-8")
+    code, seen = _on_a_terminal(["optimize", str(study), "--workers", "2", "--storage",
+                                 f"sqlite:///{tmp_path / 'bar.db'}"])
+    assert code == 0, seen[-500:]
+    assert "f1 8/8 f2 8/8 f3 8/8" in seen and "24/24" in seen
+    assert all(f"fold {k}: IS" in seen for k in (1, 2, 3))
