@@ -88,8 +88,9 @@ coverage: $(DEV_STAMP) sample  ## line coverage per package: the suite, then the
 bench: $(DEV_STAMP) sample  ## benchmarks (on demand, not part of make test); names every missed target
 	$(PY) bench/run.py
 
-optimize: sample  ## walk-forward study: make optimize STUDY=research/<name>.yaml WORKERS=4 [STORAGE=url] [TRIALS=n]
-	$(PY) -m traderagent optimize $(STUDY) --workers $(WORKERS) $(if $(STORAGE),--storage $(STORAGE)) $(if $(TRIALS),--trials $(TRIALS))
+optimize: sample  ## walk-forward study: make optimize STUDY=research/<name>.yaml WORKERS=4 [STORAGE=url] [TRIALS=n] [FRESH=1]
+	$(PY) -m traderagent optimize $(STUDY) --workers $(WORKERS) $(if $(STORAGE),--storage $(STORAGE)) \
+		$(if $(TRIALS),--trials $(TRIALS)) $(if $(FRESH),--fresh)
 
 # The report site on the bundled data: the demo runs (every strategy on the whole sample), the shipped studies and
 # the packaged config's portfolio, then `traderagent report site` (what .github/workflows/site.yml publishes).
