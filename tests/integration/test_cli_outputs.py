@@ -111,7 +111,7 @@ def test_a_read_only_folder_fails_before_the_run(btc, tmp_path):
         _one_line_exit_2(p, f"--report {target / 'run.html'}: cannot write in {target}")
         assert p.stdout == ""
         default = backtest(btc, env={"TRADERAGENT_REPORTS_DIR": str(target)})
-        _one_line_exit_2(default, "cannot write in")
+        _one_line_exit_2(default, f"the reports folder {target}: cannot write in {target}")
     assert os.listdir(target) == []
 
 

@@ -85,11 +85,7 @@ def run(args) -> int:
         from traderagent.cli.extras import require
 
         require("db", "`traderagent backtest --save`")
-    wanted = options.wanted_report(args)
-    if isinstance(wanted, Path):
-        options.check_writable(wanted)
-    elif wanted == "default":
-        options.check_writable(options.reports_dir() / "report.html")
+    wanted = options.checked_report(args)
     data = resolve_data(args.data, args.symbol)
     options.start_numba()
     from traderagent.backtest.runner import run_backtest

@@ -157,7 +157,7 @@ def run_download(args) -> int:
 
     to_ms(args.start, "--start")  # bad dates are named by their flag, before anything is imported or fetched
     if args.out:
-        options.check_writable(Path(args.out), "--out")
+        options.check_writable(Path(args.out), f"--out {args.out}")
     from traderagent.cli.extras import require
 
     require("exchange", "`traderagent data download`")

@@ -111,13 +111,12 @@ def run(args) -> int:
         return 0
     from traderagent.optimize.study import load_study
 
-    wanted, own = options.wanted_report(args), load_study(args.study).report
-    if isinstance(wanted, Path):
-        options.check_writable(wanted)
-    elif wanted == "default" and own and own.strip().lower() != "none":
-        options.check_writable(Path(own), "the study's report:")
-    elif wanted == "default":
-        options.check_writable(options.reports_dir() / "report.html")
+    own = load_study(args.study).report
+    if options.wanted_report(args) == "default" and own and own.strip().lower() != "none":
+        options.check_writable(Path(own), f"the study's report: {own}")
+        wanted = options.wanted_report(args)
+    else:
+        wanted = options.checked_report(args)
     result = run_study(args.study, storage=args.storage, workers=args.workers, trials=args.trials,
                        progress=options.progress_on(args.quiet or args.json), overrides=overrides, fresh=args.fresh,
                        log=lambda msg: print(msg, file=sys.stderr))

@@ -120,15 +120,30 @@ def wanted_report(args) -> Path | None | str:
     return None if getattr(args, "json", False) else "default"
 
 
-def check_writable(path: Path, flag: str = "--report") -> None:
+def checked_report(args) -> Path | None | str:
+    """`wanted_report(args)`, after making sure it can be written (before the run, exit 2 otherwise): the
+    path given, or for a default name the reports folder."""
+    wanted = wanted_report(args)
+    if isinstance(wanted, Path):
+        check_writable(wanted)
+    elif wanted == "default":
+        folder = reports_dir()
+        check_writable(folder / "report.html", f"the reports folder {folder}",
+                       hint="; pass --report PATH or set TRADERAGENT_REPORTS_DIR")
+    return wanted
+
+
+def check_writable(path: Path, label: str | None = None, hint: str = "") -> None:
     """Fail (UserError, exit 2) before any work if `path` cannot be written: a folder, a file in a missing
     parent that cannot be made, or a place this process may not write. Probes with a temp file (as root,
-    permission bits say nothing), which is removed: nothing is left behind."""
+    permission bits say nothing), which is removed: nothing is left behind. `label` names it in messages
+    (default "--report PATH")."""
     path = Path(path)
+    label = label or f"--report {path}"
     if path.is_dir():
-        raise UserError(f"{flag} {path} is a folder; give a file name, e.g. {path / 'run.html'}")
+        raise UserError(f"{label} is a folder; give a file name, e.g. {path / 'run.html'}")
     if path.exists() and not os.access(path, os.W_OK):
-        raise UserError(f"{flag} {path}: the file is not writable")
+        raise UserError(f"{label}: the file is not writable{hint}")
     import tempfile
 
     parent = path.parent
@@ -137,13 +152,13 @@ def check_writable(path: Path, flag: str = "--report") -> None:
             break
         parent = parent.parent
     if not parent.is_dir():
-        raise UserError(f"{flag} {path}: {parent} is not a folder")
+        raise UserError(f"{label}: {parent} is not a folder{hint}")
     try:
         fd, probe = tempfile.mkstemp(prefix=".traderagent-probe-", dir=parent)
         os.close(fd)
         os.unlink(probe)
     except OSError as exc:
-        raise UserError(f"{flag} {path}: cannot write in {parent} ({exc.strerror or exc})") from None
+        raise UserError(f"{label}: cannot write in {parent} ({exc.strerror or exc}){hint}") from None
 
 
 def run_fingerprint(parts: dict[str, Any]) -> str:

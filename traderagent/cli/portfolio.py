@@ -100,11 +100,7 @@ def _print_human(js: dict) -> None:
 
 def run(args) -> int:
     refs = _references(args.compare)
-    wanted = options.wanted_report(args)
-    if isinstance(wanted, Path):
-        options.check_writable(wanted)
-    elif wanted == "default":
-        options.check_writable(options.reports_dir() / "report.html")
+    wanted = options.checked_report(args)
     options.start_numba()
     from traderagent.backtest.portfolio import plan_sleeves, read_symbol_bases, run_portfolio
     from traderagent.config import load_config
