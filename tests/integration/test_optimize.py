@@ -149,7 +149,7 @@ def test_rerun_resumes_and_refuses_a_changed_study(tmp_path, btc_15m):
     assert [fold[:6] for fold in after] == before and all(len(fold) == 10 for fold in after)
     assert run_worker(prepare(study, url), trials=10)["trials"] == 0  # complete: nothing to do
     changed = prepare(_study(tmp_path, objective="sortino", folds={"n": 2, "in_sample_ratio": 2}), url)
-    with pytest.raises(UserError, match="holds trials made with a different study definition"):
+    with pytest.raises(UserError, match="holds trials made with other study definition"):
         fold_study(changed, 0)
 
 
@@ -185,7 +185,7 @@ def test_resuming_a_stale_study_is_refused_in_one_line(tmp_path, capsys, monkeyp
     stale = _study(tmp_path, **{**base, **changes})
     assert main(["optimize", str(stale), "--storage", url, "--quiet"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and f"holds trials made with a different {what}; resuming would mix them" in err[0], err
+    assert len(err) == 1 and f"holds trials made with other {what}; resuming would mix them" in err[0], err
     assert "--fresh" in err[0]
     # --fresh discards them, says so, and runs the study anew under the new settings
     assert main(["optimize", str(stale), "--storage", url, "--quiet", "--fresh", "--json"]) == 0

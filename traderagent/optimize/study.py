@@ -328,7 +328,7 @@ def stale_study_message(name: str, where: str, source: str, have: dict | None, w
     """One line refusing to resume a study whose trials were made under other settings."""
     changed = [FINGERPRINT_PARTS[k] for k in want if (have or {}).get(k) != want[k]] if have else []
     what = ", ".join(changed) if changed else "settings (it predates per-part fingerprints)"
-    return (f"study {name!r} in {where} holds trials made with a different {what}; resuming would mix them: "
+    return (f"study {name!r} in {where} holds trials made with other {what}; resuming would mix them: "
             f"run with --fresh to discard them and start over, or rename `name:` in {source}")
 
 
