@@ -156,8 +156,8 @@ def test_rerun_resumes_and_refuses_a_changed_study(tmp_path, btc_15m):
 STALE = [
     ("costs (fees/slippage)", {"fees": "0.2%"}, None, None),
     ("costs (fees/slippage)", {}, "backtest:\n  fees: 0.15%\n", None),  # a new default fee in the config
-    ("config (backtest settings or the strategy's params)", {}, "backtest:\n  max_risk_per_trade: 2%\n", None),
-    ("config (backtest settings or the strategy's params)", {}, "strategies:\n  trend_follower:\n    atr_period: 21\n",
+    ("config (backtest and risk settings or the strategy's params)", {}, "risk:\n  max_loss_per_trade: 2%\n", None),
+    ("config (backtest and risk settings or the strategy's params)", {}, "strategies:\n  trend_follower:\n    atr_period: 21\n",
      None),
     ("kernel code", {}, None, "0123456789abcdef"),
 ]

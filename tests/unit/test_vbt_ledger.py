@@ -10,6 +10,7 @@ import pytest
 
 from traderagent.backtest import run_signals
 from traderagent.backtest.vbt import LOG_DT, ORDER_DT, load, simulate_orders
+from traderagent.config.models import RiskConfig
 from traderagent.core.signals import Signals
 
 
@@ -42,7 +43,8 @@ def test_book_equals_portfolio_from_orders(walk, stops, short, leverage):
         c = bars["close"].to_numpy()
         s.stop[:] = np.where(s.entry_short, c * 1.003, c * 0.997)
         s.target[:] = np.where(s.entry_short, c * 0.994, c * 1.006)
-    res = run_signals(bars, s, "15m", leverage=leverage, max_exposure=leverage, allow_short=short)
+    risk = RiskConfig(max_exposure=leverage, max_position=leverage)
+    res = run_signals(bars, s, "15m", leverage=leverage, risk=risk, allow_short=short)
     assert len(res.fills) > 50 and res.integrity["checks"]["vectorbt_ledger"]["ok"]
     if leverage > 1:
         assert res.settings["vectorbt_credit"] > 0  # the credit line is exercised

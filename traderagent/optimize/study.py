@@ -9,8 +9,8 @@ resumes it, and adding workers (`traderagent optimize STUDY --worker --storage U
 
 Each fold study records a fingerprint of everything that changes its trials' results (`study_fingerprint`):
 the study file's definition (strategy, market, range, folds, objective, fixed params, search space), the
-costs actually charged (the study's, else the config's), the config sections it uses (backtest settings and
-the strategy's params), the candle data's hash and the kernels' source code. Resuming a study after any of
+costs actually charged (the study's, else the config's), the config sections it uses (backtest and risk
+settings, the strategy's params), the candle data's hash and the kernels' source code. Resuming a study after any of
 them changed is refused in one line naming what changed (`--fresh` discards the old trials and starts over),
 so old trials are never mixed with, or reported under, new settings.
 
@@ -288,7 +288,7 @@ KERNEL_SOURCES = ("indicators", "strategies", "backtest", "core", "data/resample
 FINGERPRINT_PARTS = {
     "study": "study definition (strategy, market, range, folds, objective, fixed params, search space)",
     "costs": "costs (fees/slippage)",
-    "config": "config (backtest settings or the strategy's params)",
+    "config": "config (backtest and risk settings or the strategy's params)",
     "data": "candle data",
     "code": "kernel code",
 }

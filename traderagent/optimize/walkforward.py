@@ -136,7 +136,8 @@ def prepare(spec: StudySpec | str | Path, storage: str | None = None, overrides:
     sha = file_sha256(path)
     url = storage or spec.storage or default_storage(spec.name)
     digest, parts = study_fingerprint(spec, space, tf, {"fees": costs.fees, "slippage": costs.slippage},
-                                      {"backtest": engine, "params": base.model_dump(mode="json")}, sha)
+                                      {"backtest": {**engine, "risk": cfg.risk.model_dump(mode="json")},
+                                       "params": base.model_dump(mode="json")}, sha)
     return Context(spec=spec, source=source, strategy=strategy, evaluator=evaluator, folds=folds, space=space,
                    hash=digest, storage_url=url, data_path=path, data_sha256=sha, timeframe=tf, first=first,
                    config=cfg, study_path=study_path, fingerprint=parts, overrides=overrides)
