@@ -78,12 +78,16 @@ KERNEL_SKIP := --ignore=tests/unit/test_grid.py --ignore=tests/unit/test_dca.py 
 	--ignore=tests/unit/test_regime.py --ignore=tests/unit/test_portfolio.py \
 	--deselect tests/unit/test_sweep.py::test_bit_identical_to_vectorbt_numba_engine
 
+# A failing test does not hide the figures: both passes run, the report prints, then the exit status says so.
 coverage: $(DEV_STAMP) sample  ## line coverage per package: the suite, then the kernel tests as Python (no JIT)
 	@rm -f .coverage .coverage.*
-	$(PY) -m coverage run -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
-	NUMBA_DISABLE_JIT=1 $(PY) -m coverage run -m pytest -q -p no:cacheprovider $(KERNEL_TESTS) $(KERNEL_SKIP)
-	@$(PY) -m coverage combine -q
-	$(PY) tools/coverage_by_package.py
+	@status=0; \
+	$(PY) -m coverage run -m pytest -q -p no:cacheprovider $(PYTEST_ARGS) || status=1; \
+	NUMBA_DISABLE_JIT=1 $(PY) -m coverage run -m pytest -q -p no:cacheprovider $(KERNEL_TESTS) $(KERNEL_SKIP) \
+		|| status=1; \
+	$(PY) -m coverage combine -q && $(PY) tools/coverage_by_package.py || status=1; \
+	if [ $$status -ne 0 ]; then echo "make coverage: a test failed (above); the figures count what ran"; fi; \
+	exit $$status
 
 bench: $(DEV_STAMP) sample  ## benchmarks (on demand, not part of make test); names every missed target
 	$(PY) bench/run.py
