@@ -6,7 +6,6 @@ the worst UTC day, trades and final equity. Run: .venv/bin/python bench/bench_ri
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 
 from traderagent.backtest.runner import run_backtest
