@@ -68,15 +68,18 @@ test: $(DEV_STAMP) sample  ## lint, then run the whole test suite
 lint: $(DEV_STAMP)  ## ruff
 	$(VENV)/bin/ruff check traderagent tests bench tools
 
-# The unit tests again with NUMBA_DISABLE_JIT=1 (about 2 minutes), so the kernels' Python bodies count. Left out:
-# the tests of the order-strategy state machines (grid, dca, hybrid, regime, portfolio), whose kernels assign
-# numba record fields (`state.n = ...`), which numpy records do not support without the JIT; one bit-identity
-# test against vectorbt's compiled engine (pure Python rounds differently in the last bits); and the causality
-# property tests (hundreds of full replays: over 2 minutes per test as Python).
+# The unit tests again with NUMBA_DISABLE_JIT=1 (about 4 minutes), so the kernels' Python bodies count. Left out:
+# the tests that run a state machine whose kernels assign numba record fields (`state.n = ...`, `fill.bar = ...`),
+# which numpy records do not support without the JIT: the order strategies (grid, dca, hybrid, regime,
+# portfolio) and, since the risk guard, the signal engine (engine, integrity, metrics, ledger, and the two tests
+# below that backtest); one bit-identity test against vectorbt's compiled engine (pure Python rounds differently
+# in the last bits); and the causality property tests (hundreds of full replays: minutes per test as Python).
 KERNEL_TESTS := tests/unit tests/property/test_resample_align.py
-KERNEL_SKIP := --ignore=tests/unit/test_grid.py --ignore=tests/unit/test_dca.py --ignore=tests/unit/test_hybrid.py \
-	--ignore=tests/unit/test_regime.py --ignore=tests/unit/test_portfolio.py \
-	--deselect tests/unit/test_sweep.py::test_bit_identical_to_vectorbt_numba_engine
+KERNEL_SKIP := $(foreach t,grid dca hybrid regime portfolio engine integrity metrics vbt_ledger,\
+	--ignore=tests/unit/test_$(t).py) \
+	--deselect tests/unit/test_sweep.py::test_bit_identical_to_vectorbt_numba_engine \
+	--deselect tests/unit/test_folds.py::test_oos_bars_never_reach_an_in_sample_evaluation \
+	--deselect tests/unit/test_smc_strategy.py::test_cli_backtest_json_on_btc_trades_with_integrity
 
 # A failing test does not hide the figures: both passes run, the report prints, then the exit status says so.
 coverage: $(DEV_STAMP) sample  ## line coverage per package: the suite, then the kernel tests as Python (no JIT)
