@@ -30,6 +30,9 @@ import sqlalchemy as sa
 
 from traderagent.persistence import FillRecord, OrderRecord, Repository
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from targets import verdict  # noqa: E402 - bench/ is not a package
+
 ADMIN_URL = os.environ.get("TRADERAGENT_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 T0 = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
 
@@ -133,9 +136,9 @@ def main() -> int:
     if args.sqlite:
         with tempfile.TemporaryDirectory() as tmp:
             bench(f"sqlite:///{Path(tmp) / 'bench.db'}", args)
-    verdict = "within" if best <= args.budget else "OVER"
-    print(f"PostgreSQL insert + read {best:.3f} s: {verdict} the {args.budget:.1f} s budget")
-    return 0 if best <= args.budget else 1
+    ok, line = verdict(f"PostgreSQL insert + read of {args.orders:,} orders", best, args.budget)
+    print(line)
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":

@@ -6,7 +6,6 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
@@ -64,7 +63,10 @@ def test_costs_are_on_by_default_and_cost_money(btc_file):
         (["--strategy", "nope"], "unknown strategy 'nope'; choose one of:"),
         (["--strategy", "trend_follower", "--timeframe", "H7x"], "unknown timeframe 'H7x'"),
         (["--strategy", "trend_follower", "--timeframe", "5m"], "timeframe 5m is finer than the data's 15m"),
-        (["--strategy", "trend_follower", "--fees", "1.5"], "--fees must be a fraction in [0, 0.5) (got 1.5)"),
+        (["--strategy", "trend_follower", "--fees", "1.5"],
+         "argument --fees: must be at most 2% (got '1.5' = 150%); did you mean '1.5%'?"),
+        (["--strategy", "trend_follower", "--slippage", "often"], "argument --slippage: must be a percent like"),
+        (["--strategy", "trend_follower", "--symbol", "BTCUSDT"], "argument --symbol: must be a trading pair"),
         (["--strategy", "trend_follower", "--start", "2031-01-01"], "no bars to trade between 2031-01-01"),
         (["--strategy", "trend_follower", "--start", "yesterday-ish"], "bad date"),
         (["--strategy", "trend_follower", "--data", "/no/such/file.csv"], "/no/such/file.csv: file not found"),
@@ -99,10 +101,10 @@ def test_check_reports_zero_rewritten(btc_file):
     assert rep["rewritten"] == 0 and rep["prefix_points"] == 50 and rep["window_points"] == 50 and rep["ok"]
 
 
-def test_make_demo_report_path_is_in_reports(btc_file):
-    """The demo writes its report under reports/ (git-ignored), never into the package."""
-    from traderagent.cli.backtest import _default_report
-
-    path = _default_report({"strategy": "trend_follower", "symbol": "BTC/USDT", "timeframe": "1h"})
-    assert path.parent.name == "reports" and path.name == "trend_follower-BTC_USDT-1h.html"
-    assert Path(path).suffix == ".html"
+def test_costs_take_the_configs_forms(btc_file):
+    """--fees/--slippage accept what the config accepts: a fraction, a percent or basis points, all equal."""
+    base = ["backtest", "--strategy", "trend_follower", "--data", btc_file, "--start", "2026-01-01", "--json"]
+    runs = [json.loads(cli(*base, "--fees", f, "--slippage", s).stdout) for f, s in
+            (("0.002", "0.0003"), ("0.2%", "3bps"), ("20bps", "0.03%"))]
+    assert [r["meta"]["fees"] for r in runs] == [0.002] * 3 and [r["meta"]["slippage"] for r in runs] == [0.0003] * 3
+    assert len({r["trades_sha256"] for r in runs}) == 1

@@ -145,14 +145,14 @@ def test_inspect_json(btc_file):
         (["data"], "error: traderagent data: the following arguments are required: SUBCOMMAND (see --help)"),
         (
             ["data", "download", "--symbol", "BTC/USDT", "--timeframe", "15m"],
-            "error: traderagent data download: the following arguments are required: --since (see --help)",
+            "error: traderagent data download: --start is required (the first candle's day, e.g. 2024-01-01)",
         ),
         (
-            ["data", "download", "--symbol", "BTC/USDT", "--timeframe", "15m", "--since", "soon"],
-            "error: since 'soon' is not a date; use YYYY-MM-DD or ISO 8601 like 2024-01-01T00:00:00Z",
+            ["data", "download", "--symbol", "BTC/USDT", "--timeframe", "15m", "--start", "soon"],
+            "error: --start 'soon' is not a date; use YYYY-MM-DD or ISO 8601 like 2024-01-01T00:00:00Z",
         ),
         (
-            ["data", "download", "--symbol", "BTC/USDT", "--timeframe", "15min", "--since", "2024-01-01"],
+            ["data", "download", "--symbol", "BTC/USDT", "--timeframe", "15min", "--start", "2024-01-01"],
             "error: unknown timeframe '15min': use one of 1m 5m 15m 30m 1h 2h 4h 6h 8h 12h 1d 1w or an alias M15 H1 H4 D1",
         ),
         (
@@ -165,7 +165,7 @@ def test_inspect_json(btc_file):
                 "BTC/USDT",
                 "--timeframe",
                 "1h",
-                "--since",
+                "--start",
                 "2024-01-01",
             ],
             "error: unknown exchange 'nosuchex'; use a ccxt exchange id such as binance, bybit, okx, kraken",

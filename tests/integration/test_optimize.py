@@ -149,8 +149,52 @@ def test_rerun_resumes_and_refuses_a_changed_study(tmp_path, btc_15m):
     assert [fold[:6] for fold in after] == before and all(len(fold) == 10 for fold in after)
     assert run_worker(prepare(study, url), trials=10)["trials"] == 0  # complete: nothing to do
     changed = prepare(_study(tmp_path, objective="sortino", folds={"n": 2, "in_sample_ratio": 2}), url)
-    with pytest.raises(UserError, match="different study file or candle data"):
+    with pytest.raises(UserError, match="holds trials made with other study definition"):
         fold_study(changed, 0)
+
+
+STALE = [
+    ("costs (fees/slippage)", {"fees": "0.2%"}, None, None),
+    ("costs (fees/slippage)", {}, "backtest:\n  fees: 0.15%\n", None),  # a new default fee in the config
+    ("config (backtest and risk settings or the strategy's params)", {}, "risk:\n  max_loss_per_trade: 2%\n", None),
+    ("config (backtest and risk settings or the strategy's params)", {}, "strategies:\n  trend_follower:\n    atr_period: 21\n",
+     None),
+    ("kernel code", {}, None, "0123456789abcdef"),
+]
+
+
+@pytest.mark.parametrize(("what", "changes", "config", "code"), STALE,
+                         ids=["study fees", "config default fee", "config risk cap", "config params", "kernel code"])
+def test_resuming_a_stale_study_is_refused_in_one_line(tmp_path, capsys, monkeypatch, btc_15m, what, changes, config,
+                                                       code):
+    """Trials made under other costs, config or code are never resumed (nor reported under the new settings)."""
+    from traderagent.optimize import study as study_mod
+
+    url = f"sqlite:///{tmp_path / 'stale.db'}"
+    base = {"name": "tf_stale", "trials": 3, "folds": {"n": 2, "in_sample_ratio": 2}, "report": "none",
+            "sensitivity": {"points": 2, "pairs": 0}, "monte_carlo": {"runs": 20}}
+    if config is not None:
+        (tmp_path / "app.yaml").write_text("{}\n", encoding="utf-8")
+        base["config"] = str(tmp_path / "app.yaml")
+    assert main(["optimize", str(_study(tmp_path, **base)), "--storage", url, "--quiet"]) == 0
+    capsys.readouterr()
+    if config is not None:
+        (tmp_path / "app.yaml").write_text(config, encoding="utf-8")
+    if code is not None:
+        monkeypatch.setattr(study_mod, "kernel_source_hash", lambda: code)
+    stale = _study(tmp_path, **{**base, **changes})
+    assert main(["optimize", str(stale), "--storage", url, "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"holds trials made with other {what}; resuming would mix them" in err[0], err
+    assert "--fresh" in err[0]
+    # --fresh discards them, says so, and runs the study anew under the new settings
+    assert main(["optimize", str(stale), "--storage", url, "--quiet", "--fresh", "--json"]) == 0
+    out = capsys.readouterr()
+    assert "starting study 'tf_stale' afresh" in out.err and "discarded 6 earlier trials" in out.err
+    js = json.loads(out.out)
+    assert all(f["n_trials"] == 3 for f in js["folds"])
+    if "fees" in changes:
+        assert js["info"]["fees"] == 0.002
 
 
 def test_two_local_workers_split_the_folds(tmp_path, btc_15m):

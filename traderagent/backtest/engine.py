@@ -4,7 +4,8 @@
 (`core.signal_nb`: the one intrabar rule, the risk guard); this module validates inputs, runs the machine
 (`simulate_signals`), hands the resulting fills to vectorbt as an independent ledger
 (`ledger.book_with_vectorbt`), runs the integrity gates (always) and computes the statistics.
-vectorbt is imported lazily (it takes several seconds to import).
+The ledger calls vectorbt's Rust order simulator directly (`vbt.py`): a backtest never imports the vectorbt
+package (seconds to import).
 """
 
 from __future__ import annotations

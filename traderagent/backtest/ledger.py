@@ -14,73 +14,8 @@ from traderagent.backtest import nb
 from traderagent.backtest.integrity import REL_TOL, IntegrityError, check_integrity
 from traderagent.backtest.metrics import compute_stats
 from traderagent.backtest.result import trades_frame
-from traderagent.data import timeframes
-
-
-def _vbt_index(index: pd.DatetimeIndex, rows: np.ndarray) -> pd.DatetimeIndex:
-    """One naive-UTC timestamp per booking row: the bar's open time, plus k ns for its k-th extra fill."""
-    naive = index.tz_convert("UTC").tz_localize(None)  # vectorbt turns tz-aware indexes into slow object arrays
-    if (rows == 1).all():
-        return naive
-    first = np.cumsum(rows) - rows
-    offsets = np.arange(int(rows.sum())) - np.repeat(first, rows)
-    return naive.repeat(rows) + pd.to_timedelta(offsets, unit="ns")
-
-
-def book_with_vectorbt(
-    index: pd.DatetimeIndex, close: np.ndarray, fills: np.ndarray, init_cash: float, timeframe: str
-) -> dict[str, Any]:
-    """Book the fills in a vectorbt Portfolio (from_orders) and return its per-bar equity, cash and position.
-
-    vectorbt takes one order per row, so a bar with k > 1 fills (e.g. entry at the open, stop in the same
-    bar) is booked on k consecutive rows (the bar's open time + 0..k-1 ns), in fill order; the bar's value
-    is read on its last row, whose close is the bar's close. Leveraged longs spend more cash than there is
-    and vectorbt caps buys at the cash: they are booked with a credit line `credit` added to vectorbt's
-    initial cash (and subtracted again from its cash and value), so the books agree exactly.
-    """
-    from traderagent.backtest.vbt import load
-
-    vbt = load()
-
-    n = len(close)
-    bars = fills["bar"]
-    counts = np.bincount(bars, minlength=n)
-    rows = np.maximum(counts, 1)
-    last_row = np.cumsum(rows) - 1
-    first_row = last_row - rows + 1
-    n_rows = int(last_row[-1]) + 1
-    rank = np.arange(len(fills)) - np.searchsorted(bars, bars, side="left")
-    frow = first_row[bars] + rank
-    size = np.full(n_rows, np.nan)
-    size[frow] = fills["side"] * fills["size"]
-    price = np.repeat(close, rows)
-    price[frow] = fills["price"]
-    fixed_fees = np.zeros(n_rows)
-    fixed_fees[frow] = fills["fee"]
-    cash_path = nb.replay_ledger_nb(fills, n, init_cash)[2]
-    credit = max(0.0, -float(cash_path.min())) if len(fills) else 0.0
-    pf = vbt.Portfolio.from_orders(
-        pd.Series(np.repeat(close, rows), index=_vbt_index(index, rows)),
-        size=size,
-        size_type="amount",
-        direction="both",
-        price=price,
-        fees=0.0,
-        fixed_fees=fixed_fees,
-        slippage=0.0,
-        init_cash=init_cash + credit,
-        freq=timeframes.pandas_freq(timeframe),
-        max_orders=max(len(fills), 1),
-    )
-    return {
-        "portfolio": pf,
-        "last_row": last_row,
-        "credit": credit,
-        "equity": pf.value().to_numpy()[last_row] - credit,
-        "cash": pf.cash().to_numpy()[last_row] - credit,
-        "position": pf.assets().to_numpy()[last_row],
-        "n_orders": int(pf.order_records.shape[0]),
-    }
+from traderagent.backtest.vbt import book_with_vectorbt as book_with_vectorbt  # re-exported
+from traderagent.backtest.vbt import load_ledger
 
 
 def spot_inventory_gate(fills: np.ndarray, position: np.ndarray, n: int, init_cash: float) -> tuple[bool, str]:
@@ -109,12 +44,10 @@ def book_and_measure(index: pd.DatetimeIndex, ohlc: tuple[np.ndarray, ...], fill
 
     Returns {"portfolio", "credit", "integrity", "trades", "stats", "timings"}; raises IntegrityError when a gate
     fails."""
-    from traderagent.backtest.vbt import load
-
     timings = {} if timings is None else timings
     o, h, lo, c = ohlc
     t1 = time.perf_counter()
-    load()  # timed on its own: the first import takes seconds
+    load_ledger()  # timed on its own: vectorbt's Rust simulator (milliseconds; the whole package is not needed)
     t2 = time.perf_counter()
     timings["vectorbt_import"] = t2 - t1
     book = book_with_vectorbt(index, c, fills, init, timeframe)

@@ -3,7 +3,8 @@
 Each command group lives in its own module with `register(subparsers)`; modules import nothing heavy
 at top level (numba, vectorbt, ccxt, SQLAlchemy are imported inside the handlers) so `--help` is fast.
 
-Exit codes: 0 ok; 2 bad input (one line on stderr, no traceback unless --debug); 1 internal error.
+Exit codes: 0 ok; 2 bad input (one line on stderr, no traceback unless --debug), including a command whose
+optional dependencies (an extra, see `traderagent.cli.extras`) are not installed; 1 internal error.
 """
 
 from __future__ import annotations
@@ -55,6 +56,19 @@ def main(argv: list[str] | None = None) -> int:
         if debug:
             raise
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except ModuleNotFoundError as exc:  # an optional dependency a command needs: say which extra brings it
+        from traderagent.cli.extras import extra_of, install_hint
+
+        extra = extra_of(exc.name)
+        if debug or extra is None:
+            if debug:
+                raise
+            print(f"internal error: {type(exc).__name__}: {exc} (run with --debug for the traceback)",
+                  file=sys.stderr)
+            return 1
+        print(f"error: {exc.name} is not installed; this command needs the {extra} extra: {install_hint(extra)}",
+              file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

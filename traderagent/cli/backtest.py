@@ -6,6 +6,8 @@ import json
 import sys
 from pathlib import Path
 
+from traderagent.cli import options
+
 
 def register(sub) -> None:
     p = sub.add_parser(
@@ -18,16 +20,13 @@ def register(sub) -> None:
         ),
     )
     p.add_argument("--strategy", required=True, help="strategy name: trend_follower, smc, grid, dca, hybrid")
-    p.add_argument("--symbol", default="BTC/USDT", help="market, e.g. BTC/USDT (default BTC/USDT)")
+    options.add_symbol(p)
     p.add_argument("--timeframe", help="strategy timeframe, e.g. 1h or H1 (default: the strategy's config)")
-    p.add_argument("--data", help="candle file (CSV, CSV.gz, Parquet, freqtrade JSON/feather); default: the store")
+    options.add_data(p)
     p.add_argument("--config", help="YAML config (default: the packaged plan config)")
-    p.add_argument("--start", help="first trading day, YYYY-MM-DD (indicators warm up on earlier data)")
-    p.add_argument("--end", help="last trading day, YYYY-MM-DD (inclusive)")
-    p.add_argument("--fees", type=float, help="fee per side as a fraction of notional (default 0.001)")
-    p.add_argument("--slippage", type=float, help="slippage as a fraction of price (default 0.0002)")
-    p.add_argument("--report", help="HTML report path (default reports/<strategy>-<symbol>-<tf>.html; 'none' to skip)")
-    p.add_argument("--json", action="store_true", help="print one JSON object on stdout (fractions, not percents)")
+    options.add_range(p)
+    options.add_costs(p)
+    options.add_output(p, "<strategy>-<BASE>_<QUOTE>-<tf>-<first day>-<last day>-<fingerprint>")
     p.add_argument("--save", action="store_true", help="store the run in the database (see `traderagent runs`)")
     from traderagent.cli.db import add_database_url
 
@@ -35,15 +34,19 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
-def _default_report(js: dict) -> Path:
-    from traderagent.data.sample import REPO_ROOT
+def _default_report(bt) -> Path:
+    """A name that no different run shares: market, timeframe, span, and a fingerprint of inputs and trades."""
+    js = bt.json
+    settings = {k: v for k, v in getattr(bt.result, "settings", {}).items() if k != "params"}
+    parts = {"params": js["params"], "costs": [bt.meta["fees"], bt.meta["slippage"]], "settings": settings,
+             "data": bt.meta["data_sha256"], "span": [js["start"], js["end"]], "trades": js["trades_sha256"],
+             "final_equity": js["final_equity"]}
+    stem = (f"{js['strategy']}-{js['symbol'].replace('/', '_').replace(':', '_')}-{js['timeframe']}-"
+            f"{options.day(js['start'])}-{options.day(js['end'])}")
+    return options.default_report(stem, parts)
 
-    name = f"{js['strategy']}-{js['symbol'].replace('/', '_')}-{js['timeframe']}.html"
-    base = REPO_ROOT / "reports" if (REPO_ROOT / "reports").is_dir() else Path("reports")
-    return base / name
 
-
-def _print_human(js: dict, report_path) -> None:
+def _print_human(js: dict) -> None:
     from traderagent.report.html import fmt
 
     pct = {"total_return", "cagr", "max_drawdown", "win_rate", "exposure"}
@@ -59,31 +62,49 @@ def _print_human(js: dict, report_path) -> None:
     from traderagent.core.risk import blocks_line
 
     print(f"risk blocks: {blocks_line(js.get('risk_blocks', {}))}")
-    if report_path:
-        print(f"report: {report_path}")
+
+
+def resolve_data(data: str | None, symbol: str) -> str | None:
+    """--data as a file, or the symbol's candle file in a folder (15m first, as in the store)."""
+    if not data or not Path(data).is_dir():
+        return data
+    from traderagent.data import store
+
+    for tf in ("15m", "5m", "1m", "30m", "1h", "4h", "1d"):  # runner.default_data_path's order
+        found = store.find(symbol, tf, root=Path(data))
+        if found is not None:
+            return str(found)
+    from traderagent.errors import UserError
+
+    raise UserError(f"--data {data}: no candle file for {symbol} in the folder "
+                    f"(expected e.g. {store.file_stem(symbol, '15m')}.csv.gz)")
 
 
 def run(args) -> int:
+    if args.save:
+        from traderagent.cli.extras import require
+
+        require("db", "`traderagent backtest --save`")
+    wanted = options.checked_report(args)
+    data = resolve_data(args.data, args.symbol)
+    options.start_numba()
     from traderagent.backtest.runner import run_backtest
 
-    for name in ("fees", "slippage"):
-        v = getattr(args, name)
-        if v is not None and not (0 <= v < 0.5):
-            from traderagent.errors import UserError
-
-            raise UserError(f"--{name} must be a fraction in [0, 0.5) (got {v}); e.g. 0.001 for 0.1%")
-    bt = run_backtest(args.strategy, symbol=args.symbol, timeframe=args.timeframe, data=args.data,
+    bt = run_backtest(args.strategy, symbol=args.symbol, timeframe=args.timeframe, data=data,
                       config=args.config, start=args.start, end=args.end, fees=args.fees, slippage=args.slippage)
     js = bt.json
-    report_path = None
-    if (args.report or "").lower() != "none":
+    if not args.json:
+        _print_human(js)  # the results first: a failing write below cannot lose them
+    report_path, failure = None, None
+    if wanted is not None:
         from traderagent.report.backtest import render
-
-        report_path = Path(args.report) if args.report else _default_report(js)
-        equity = bt.result.equity_series()
         from traderagent.report.overlays import for_run
 
-        render(js, bt.bars, equity, report_path, meta=bt.meta, overlays=for_run(bt))
+        report_path = wanted if isinstance(wanted, Path) else _default_report(bt)
+        try:
+            render(js, bt.bars, bt.result.equity_series(), report_path, meta=bt.meta, overlays=for_run(bt))
+        except OSError as exc:
+            failure, report_path = options.write_failed(report_path, exc), None
     if args.save:
         from traderagent.persistence import save_backtest_run
 
@@ -97,6 +118,8 @@ def run(args) -> int:
         if report_path:
             out["report"] = str(report_path)
         print(json.dumps(out))
-    else:
-        _print_human(js, report_path)
+    elif report_path:
+        print(f"report: {report_path}")
+    if failure is not None:
+        raise failure
     return 0

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-import sys
+
+from traderagent.cli import options
 
 
 def register(sub) -> None:
@@ -16,7 +17,8 @@ def register(sub) -> None:
         ),
     )
     p.add_argument("--strategy", required=True, help="registered strategy name (e.g. trend_follower)")
-    p.add_argument("--data", help="candle file (default: the bundled BTC/USDT 15m sample)")
+    options.add_symbol(p)
+    options.add_data(p)
     p.add_argument("--config", help="YAML config for the strategy params (default: the packaged default)")
     p.add_argument("--points", type=int, default=50, help="random bars to replay (default 50)")
     p.add_argument("--seed", type=int, default=0, help="seed for the random bars (default 0)")
@@ -25,21 +27,24 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from traderagent.backtest.runner import load_strategy_inputs
-    from traderagent.strategies.check import check_causality
-
     if args.points < 1:
         from traderagent.errors import UserError
 
         raise UserError(f"--points must be >= 1 (got {args.points})")
-    spec, params, bars, source = load_strategy_inputs(args.strategy, data=args.data, config=args.config)
-    show = not args.json and sys.stderr.isatty()
+    options.start_numba()
+    from traderagent.backtest.runner import load_strategy_inputs
+    from traderagent.cli.backtest import resolve_data
+    from traderagent.strategies.check import check_causality
 
-    def progress(i, total):
-        if show:
-            print(f"\r  replayed {i}/{total} bars", end="" if i < total else "\n", file=sys.stderr)
+    spec, params, bars, source = load_strategy_inputs(args.strategy, data=resolve_data(args.data, args.symbol),
+                                                      config=args.config, symbol=args.symbol)
+    with options.bar(None, "replays", "bar", options.progress_on(args.json)) as bar:
+        def progress(i, total):
+            bar.total = total
+            bar.n = i
+            bar.refresh()
 
-    report = check_causality(spec, bars, params, points=args.points, seed=args.seed, progress=progress)
+        report = check_causality(spec, bars, params, points=args.points, seed=args.seed, progress=progress)
     if args.json:
         d = report.to_dict()
         d["data"] = source

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
+from pathlib import Path
+
+from traderagent.cli import options
 
 _FORMATS = "CSV/CSV.gz (timestamp,open,high,low,close,volume; ms epoch or ISO times), Parquet, freqtrade JSON/feather"
 
@@ -46,20 +50,22 @@ def register(sub) -> None:
     dl = cmds.add_parser(
         "download",
         help="download closed candles through ccxt into the store (or --out FILE)",
-        description="Pages through the exchange's OHLCV endpoint from --since to --until (open times, UTC; "
-        "--until defaults to now), retries transient network errors, and drops the still-forming candle. "
+        description="Pages through the exchange's OHLCV endpoint from --start to --end (candle open times, UTC; "
+        "both days inclusive; --end defaults to now), retries transient network errors (saying so), and drops "
+        "the still-forming candle. "
         "Without --out the candles are merged into the store (data/ or $TRADERAGENT_DATA_DIR), where "
         "overlapping candles must agree.",
         epilog="example: traderagent data download --exchange binance --symbol BTC/USDT --timeframe 15m "
-        "--since 2024-01-01",
+        "--start 2024-01-01",
     )
     dl.add_argument("--exchange", default="binance", help="ccxt exchange id (default binance)")
-    dl.add_argument("--symbol", required=True, help="market, e.g. BTC/USDT")
+    options.add_symbol(dl, default=None, required=True)
     dl.add_argument(
         "--timeframe", required=True, help="candle timeframe, e.g. 15m, 1h (aliases M15, H1 work)"
     )
-    dl.add_argument("--since", required=True, help="first candle open time: YYYY-MM-DD or ISO 8601 (UTC)")
-    dl.add_argument("--until", help="stop before this open time (default: now)")
+    options.add_range(dl, what="candle")
+    options.add_deprecated(dl, "--since", "--start")
+    dl.add_argument("--until", help=argparse.SUPPRESS)  # deprecated: exclusive end (use --end)
     dl.add_argument("--out", metavar="FILE", help="write a fresh file here instead (.parquet, .csv.gz, ...)")
     dl.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     dl.set_defaults(func=run_download)
@@ -125,24 +131,54 @@ def run_validate(args) -> int:
     return 2 if failed else 0
 
 
+def _until(args):
+    """The exclusive end the downloader takes: the day after a date-only --end, just after a timed one."""
+    from traderagent.errors import UserError
+
+    if args.until is not None:
+        print("traderagent data download: --until is deprecated; use --end (inclusive)", file=sys.stderr)
+        if args.end is not None:
+            raise UserError("give --end or the deprecated --until, not both")
+        return args.until
+    if args.end is None:
+        return None
+    from traderagent.data.download import to_ms
+
+    ms = to_ms(args.end, "--end")
+    return ms + (86_400_000 if len(str(args.end).strip()) <= 10 else 1)
+
+
 def run_download(args) -> int:
+    from traderagent.errors import UserError
+
+    if args.start is None:
+        raise UserError("traderagent data download: --start is required (the first candle's day, e.g. 2024-01-01)")
+    from traderagent.data.download import to_ms
+
+    to_ms(args.start, "--start")  # bad dates are named by their flag, before anything is imported or fetched
+    if args.out:
+        options.check_writable(Path(args.out), f"--out {args.out}")
+    from traderagent.cli.extras import require
+
+    require("exchange", "`traderagent data download`")
     from traderagent.data.download import download_to_file, download_to_store
 
-    progress = not args.no_progress
+    progress = options.progress_on() and not args.no_progress
+    until = _until(args)
     if args.out:
         path = download_to_file(
             args.exchange,
             args.symbol,
             args.timeframe,
-            args.since,
-            args.until,
+            args.start,
+            until,
             path=args.out,
             progress=progress,
         )
         print(f"wrote {path}")
         return 0
     path, df = download_to_store(
-        args.exchange, args.symbol, args.timeframe, args.since, args.until, progress=progress
+        args.exchange, args.symbol, args.timeframe, args.start, until, progress=progress
     )
     print(
         f"{args.symbol} {df.attrs['timeframe']}: {len(df)} closed candles "

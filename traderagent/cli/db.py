@@ -60,7 +60,14 @@ def register(sub) -> None:
         add_database_url(parser)
 
 
+def _require_db() -> None:
+    from traderagent.cli.extras import require
+
+    require("db", "`traderagent db`")
+
+
 def _engine(args):
+    _require_db()
     from traderagent.persistence.engine import check_connection, make_engine, resolve_url
 
     engine = make_engine(resolve_url(args.database_url, "--database-url"))
@@ -80,6 +87,7 @@ def _where(args) -> str:
 
 def _migrate(args, direction: str) -> int:
     """Run `migrate.upgrade` or `migrate.downgrade` to args.revision and print the revision before and after."""
+    _require_db()
     from traderagent.persistence import migrate
 
     engine = _engine(args)
@@ -102,6 +110,7 @@ def run_downgrade(args) -> int:
 
 
 def run_current(args) -> int:
+    _require_db()
     from traderagent.persistence import migrate
 
     engine = _engine(args)
@@ -133,6 +142,7 @@ def run_restore(args) -> int:
 
 
 def run_revision(args) -> int:
+    _require_db()
     from traderagent.persistence import migrate
 
     engine = _engine(args)
@@ -145,6 +155,7 @@ def run_revision(args) -> int:
 
 
 def _url(args):
+    _require_db()
     from traderagent.persistence.engine import resolve_url
 
     return resolve_url(args.database_url, "--database-url")

@@ -4,7 +4,8 @@ candles as if they arrived live and prints what `traderagent backtest` prints fo
 from __future__ import annotations
 
 import json
-import sys
+
+from traderagent.cli import options
 
 
 def register(sub) -> None:
@@ -19,12 +20,12 @@ def register(sub) -> None:
                     "trades_sha256 as `traderagent backtest` with the same arguments. Run it again against the same "
                     "database to resume a replay that was stopped.")
     r.add_argument("--strategy", required=True, help="strategy name: trend_follower, smc, grid, dca, hybrid")
-    r.add_argument("--symbol", default="BTC/USDT", help="market, e.g. BTC/USDT (default BTC/USDT)")
-    r.add_argument("--data", help="candle file (default: the store)")
+    options.add_symbol(r)
+    options.add_data(r)
     r.add_argument("--timeframe", help="strategy timeframe, e.g. 1h (default: the strategy's config)")
     r.add_argument("--config", help="YAML config (default: the packaged plan config)")
-    r.add_argument("--start", help="first trading day, YYYY-MM-DD (earlier candles warm the windows up)")
-    r.add_argument("--end", help="last trading day, YYYY-MM-DD (inclusive)")
+    options.add_range(r)
+    options.add_costs(r)
     r.add_argument("--json", action="store_true", help="print one JSON object (the backtest's keys, plus meta)")
     from traderagent.cli.db import add_database_url
 
@@ -33,20 +34,22 @@ def register(sub) -> None:
 
 
 def run_replay(args) -> int:
+    from traderagent.cli.extras import require
+
+    require("db", "`traderagent live replay`")
+    options.start_numba()
+    from traderagent.cli.backtest import resolve_data
     from traderagent.live.replay import replay
 
-    progress = None
-    if sys.stderr.isatty() and not args.json:
-        from tqdm import tqdm
-
-        bar = tqdm(total=0, unit="bar", desc="replay", leave=False)
-
+    with options.bar(None, "replay", "bar", options.progress_on(args.json)) as bar:
         def progress(done: int, total: int) -> None:
             bar.total = total
-            bar.update(done - bar.n)
+            bar.n = done
+            bar.refresh()
 
-    rp = replay(args.strategy, symbol=args.symbol, timeframe=args.timeframe, data=args.data, config=args.config,
-                start=args.start, end=args.end, database_url=args.database_url, progress=progress)
+        rp = replay(args.strategy, symbol=args.symbol, timeframe=args.timeframe,
+                    data=resolve_data(args.data, args.symbol), config=args.config, start=args.start, end=args.end,
+                    database_url=args.database_url, fees=args.fees, slippage=args.slippage, progress=progress)
     if args.json:
         out = dict(rp.json)
         out["meta"] = rp.meta
@@ -54,7 +57,7 @@ def run_replay(args) -> int:
         return 0
     from traderagent.cli.backtest import _print_human
 
-    _print_human(rp.json, None)
+    _print_human(rp.json)
     m = rp.meta
     print(f"replay: {m['bars_replayed']:,} bars in {m['seconds']:.1f} s "
           f"({m['bars_replayed'] / max(m['seconds'], 1e-9):,.0f} bars/s){' (resumed)' if m['resumed'] else ''}, "

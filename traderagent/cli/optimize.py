@@ -14,6 +14,8 @@ import json
 import sys
 from pathlib import Path
 
+from traderagent.cli import options
+
 
 def register(sub) -> None:
     p = sub.add_parser(
@@ -23,15 +25,18 @@ def register(sub) -> None:
             "Re-optimizes the strategy on each fold's in-sample window (seeded optuna TPE), trades the best "
             "params out of sample, stitches the OOS windows, and reports walk-forward efficiency, Monte Carlo "
             "bands, sensitivity, the deflated Sharpe ratio and the probability of backtest overfitting. "
-            "Re-running a study resumes it from its storage."
+            "Re-running a study resumes it from its storage; a study whose costs, config, data or kernel code "
+            "changed since is refused (--fresh starts it over)."
         ),
     )
     p.add_argument("study", help="study file, e.g. research/trend_follower.yaml")
     p.add_argument("--workers", type=int, default=1, help="worker processes on this machine (default 1)")
     p.add_argument("--storage", help="optuna storage URL (default: the study's, else a SQLite file in the data dir)")
     p.add_argument("--trials", type=int, help="trials per fold (default: the study's)")
-    p.add_argument("--report", help="HTML report path (default reports/optimize-<name>.html; 'none' to skip)")
-    p.add_argument("--json", action="store_true", help="print the JSON result on stdout")
+    options.add_costs(p, "the study file's, else the config's")
+    p.add_argument("--fresh", action="store_true",
+                   help="discard the study's earlier trials in the storage and start over (e.g. after costs changed)")
+    options.add_output(p, "optimize-<name>-<fingerprint> (and .json beside it)")
     p.add_argument("--save", action="store_true", help="store the result in the app database (`traderagent runs`)")
     p.add_argument("--worker", action="store_true",
                    help="only run trials: join the study in --storage (e.g. from another machine), no analysis")
@@ -49,19 +54,19 @@ def _check(args) -> None:
         raise UserError(f"--trials must be >= 1 (got {args.trials})")
 
 
-def _report_path(spec_name: str, arg: str | None, spec_report: str | None) -> Path | None:
-    from traderagent.data.sample import REPO_ROOT
+def _report_path(wanted, spec, result) -> Path | None:
+    """--report, else the study file's `report:`, else (not under --json) a name no other study run shares."""
+    if isinstance(wanted, Path) or wanted is None:
+        return wanted
+    if spec.report:
+        return None if spec.report.strip().lower() == "none" else Path(spec.report)
+    info = result.info
+    parts = {"study": info["spec_hash"], "trials": info["trials_per_fold"], "seed": spec.seed,
+             "analysis": [spec.monte_carlo.model_dump(), spec.sensitivity.model_dump(), spec.pbo_blocks]}
+    return options.default_report(f"optimize-{spec.name}", parts)
 
-    chosen = arg or spec_report
-    if chosen and chosen.lower() == "none":
-        return None
-    if chosen:
-        return Path(chosen)
-    base = REPO_ROOT / "reports" if (REPO_ROOT / "reports").is_dir() else Path("reports")
-    return base / f"optimize-{spec_name}.html"
 
-
-def _print_human(js: dict, report, json_path) -> None:
+def _print_human(js: dict) -> None:
     from traderagent.report.html import fmt
 
     o = js["oos"]["stats"]
@@ -76,23 +81,27 @@ def _print_human(js: dict, report, json_path) -> None:
     for f in js["folds"]:
         print(f"  fold {f['fold'] + 1}: IS {f['is_from'][:10]}..{f['is_to'][:10]} OOS {f['oos_from'][:10]}.."
               f"{f['oos_to'][:10]}  IS {js['objective']} {fmt(f['is_objective'])}  OOS {fmt(f['oos_objective'])}  "
-              f"params {json.dumps(f['best_values'])}")
+              f"params {json.dumps(options.tidy(f['best_values']))}")
     t = js["timings"]
     print(f"  time {t.get('total', 0):.1f} s (optimize {t.get('optimize', 0):.1f} s, analysis "
           f"{t.get('analysis', {}).get('total', 0):.1f} s)")
-    if report:
-        print(f"report: {report}")
-    print(f"json: {json_path}")
 
 
 def run(args) -> int:
     _check(args)
+    from traderagent.cli.extras import require
+
+    require("research", "`traderagent optimize`")
+    if args.save:
+        require("db", "`traderagent optimize --save`")
+    options.start_numba()
     from traderagent.optimize.walkforward import prepare, run_study, run_worker
 
+    overrides = {"fees": args.fees, "slippage": args.slippage}
     if args.worker:
-        ctx = prepare(args.study, args.storage)
+        ctx = prepare(args.study, args.storage, overrides)
         try:
-            timing = run_worker(ctx, args.worker_id, args.workers, args.trials, progress=not args.quiet)
+            timing = run_worker(ctx, args.worker_id, args.workers, args.trials)
         finally:
             ctx.close()
         if args.json:
@@ -100,31 +109,46 @@ def run(args) -> int:
         elif not args.quiet:
             print(f"worker {timing['worker']}: {timing['trials']} trials in {timing['wall']:.1f} s")
         return 0
-    result = run_study(args.study, storage=args.storage, workers=args.workers, trials=args.trials,
-                       progress=not args.quiet)
-    js = result.to_json()
-    report = _report_path(result.spec.name, args.report, result.spec.report)
-    if report is not None:
-        from traderagent.report.optimize import render
+    from traderagent.optimize.study import load_study
 
-        render(result, report)
-    json_path = (report.with_suffix(".json") if report is not None
-                 else Path("reports") / f"optimize-{result.spec.name}.json")
-    json_path.parent.mkdir(parents=True, exist_ok=True)
-    json_path.write_text(json.dumps(js, indent=1, allow_nan=False), encoding="utf-8")
+    own = load_study(args.study).report
+    if options.wanted_report(args) == "default" and own and own.strip().lower() != "none":
+        options.check_writable(Path(own), f"the study's report: {own}")
+        wanted = options.wanted_report(args)
+    else:
+        wanted = options.checked_report(args)
+    result = run_study(args.study, storage=args.storage, workers=args.workers, trials=args.trials,
+                       progress=options.progress_on(args.quiet or args.json), overrides=overrides, fresh=args.fresh,
+                       log=lambda msg: print(msg, file=sys.stderr))
+    js = result.to_json()
     if args.save:
         from traderagent.persistence.repository import save_optimization_result
 
         run_id = save_optimization_result(_for_db(js), data_hash=js["info"]["data_sha256"],
                                           code_version=js["info"]["code_version"])
         js["saved_as"] = f"opt-{run_id}"
-    if args.json:
-        json.dump(js, sys.stdout, allow_nan=False)
-        print()
-    else:
-        _print_human(js, report, json_path)
+    if not args.json:
+        _print_human(js)  # the results first: a failing write below cannot lose them
         if args.save:
             print(f"saved as {js['saved_as']}")
+    report, failure = _report_path(wanted, result.spec, result), None
+    if report is not None:
+        from traderagent.report.optimize import render
+
+        try:
+            render(result, report)
+            report.with_suffix(".json").write_text(json.dumps(js, indent=1, allow_nan=False), encoding="utf-8")
+        except OSError as exc:
+            failure, report = options.write_failed(report, exc), None
+    if args.json:
+        if report is not None:
+            js["report"] = str(report)
+        json.dump(js, sys.stdout, allow_nan=False)
+        print()
+    elif report is not None:
+        print(f"report: {report}\njson: {report.with_suffix('.json')}")
+    if failure is not None:
+        raise failure
     return 0
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from traderagent.cli import options
+
 
 def register(sub) -> None:
     p = sub.add_parser(
@@ -19,29 +21,52 @@ def register(sub) -> None:
         ),
     )
     p.add_argument("--config", help="YAML config (default: the packaged plan config)")
-    p.add_argument("--start", help="first trading day, YYYY-MM-DD (indicators warm up on earlier data)")
-    p.add_argument("--end", help="last trading day, YYYY-MM-DD (inclusive)")
-    p.add_argument("--data-dir", help="directory with one candle file per pair (BTC_USDT-15m.csv.gz, ...); "
-                                      "default: the candle store")
+    options.add_range(p)
+    options.add_data(p, folder_only=True)
+    options.add_costs(p)
     p.add_argument("--compare", default="hybrid",
                    help="comma-separated strategies to run beside the portfolio on each pair with the whole equity "
                         "(default hybrid; 'none' for no references); buy & hold is always shown")
     p.add_argument("--adaptive", action="store_true",
                    help="route sleeves by market regime (sideways grid, downtrend dca, uptrend trend_follower, "
                         "high volatility smc; docs/regime.md): each takes new positions only in its regimes")
-    p.add_argument("--report", help="comparison page path (default reports/portfolio.html; 'none' to skip)")
-    p.add_argument("--json", action="store_true", help="print one JSON object on stdout (fractions, not percents)")
+    options.add_output(p, "portfolio-<first day>-<last day>-<fingerprint>")
     p.set_defaults(func=run)
 
 
-def _default_report() -> Path:
-    from traderagent.data.sample import REPO_ROOT
+def _default_report(js: dict, cfg, args) -> Path:
+    """reports/portfolio-<first day>-<last day>-<fingerprint of the config, costs and results>.html."""
+    parts = {"config": cfg.model_dump(mode="json"), "adaptive": bool(args.adaptive), "span": [js["start"], js["end"]],
+             "final_equity": js["final_equity"], "sleeves": [s["stats"] for s in js["sleeves"]],
+             "references": [[r["name"], r["symbol"], r["final_equity"]] for r in js["references"]]}
+    return options.default_report(f"portfolio-{options.day(js['start'])}-{options.day(js['end'])}", parts)
 
-    base = REPO_ROOT / "reports" if (REPO_ROOT / "reports").is_dir() else Path("reports")
-    return base / "portfolio.html"
+
+def _references(text: str | None) -> tuple[str, ...]:
+    """--compare's strategies, each a registered one (an unknown name is bad input, exit 2)."""
+    from traderagent.errors import UserError
+    from traderagent.strategies import registry
+
+    refs = tuple(x.strip().lower() for x in (text or "").split(",") if x.strip() and x.strip().lower() != "none")
+    unknown = [r for r in refs if r.replace("-", "_") not in registry.names()]
+    if unknown:
+        raise UserError(f"--compare: unknown strategy {', '.join(map(repr, unknown))}; choose from "
+                        f"{', '.join(sorted(registry.names()))} (or none)")
+    return tuple(r.replace("-", "_") for r in refs)
 
 
-def _print_human(js: dict, report_path) -> None:
+def _with_costs(cfg, fees, slippage):
+    """The config with --fees/--slippage in its backtest section (every sleeve and reference pays them)."""
+    if fees is None and slippage is None:
+        return cfg
+    from traderagent.config import replace
+
+    changes = {k: v for k, v in (("fees", fees), ("slippage", slippage)) if v is not None}
+    return cfg.model_copy(update={"backtest": replace(cfg.backtest, source="command line", prefix=("backtest",),
+                                                      **changes)})
+
+
+def _print_human(js: dict) -> None:
     from traderagent.report.html import fmt
 
     mode = "adaptive portfolio" if js.get("selector") else "portfolio"
@@ -71,38 +96,47 @@ def _print_human(js: dict, report_path) -> None:
                            else "FAILED: " + ", ".join(bad)))
     for flag in integ.get("flags", []):
         print(f"  FLAG: {flag}")
-    if report_path:
-        print(f"report: {report_path}")
 
 
 def run(args) -> int:
-    import sys
-
+    refs = _references(args.compare)
+    wanted = options.checked_report(args)
+    options.start_numba()
     from traderagent.backtest.portfolio import plan_sleeves, read_symbol_bases, run_portfolio
     from traderagent.config import load_config
 
-    cfg = load_config(args.config)
-    refs = tuple(x.strip() for x in (args.compare or "").split(",") if x.strip() and x.strip().lower() != "none")
+    cfg = _with_costs(load_config(args.config), args.fees, args.slippage)
     plans, _ = plan_sleeves(cfg)
-    bases = None
-    if args.data_dir:
-        bases = read_symbol_bases(list(dict.fromkeys(p.symbol for p in plans)), args.data_dir)
+    symbols = list(dict.fromkeys(p.symbol for p in plans))
+    bases = read_symbol_bases(symbols, args.data) if args.data else None
     selector = cfg.orchestrator.selector if args.adaptive else None
-    result = run_portfolio(cfg, bases=bases, start=args.start, end=args.end, references=refs, selector=selector,
-                           progress=(lambda m: print(f"running {m}", file=sys.stderr)) if not args.json else None)
+    with options.bar(len(plans) + len(refs) * len(symbols), "portfolio", "run", options.progress_on(args.json)) as bar:
+        def progress(message: str) -> None:
+            bar.set_postfix_str(message)
+            bar.update(1)
+
+        result = run_portfolio(cfg, bases=bases, start=args.start, end=args.end, references=refs, selector=selector,
+                               progress=progress)
     js = result.to_json_dict()
-    report_path = None
-    if (args.report or "").lower() != "none":
+    if not args.json:
+        _print_human(js)  # the results first: a failing write below cannot lose them
+    report_path, failure = None, None
+    if wanted is not None:
         from traderagent.backtest.runner import code_version
         from traderagent.report.compare import render_comparison
 
-        report_path = Path(args.report) if args.report else _default_report()
-        render_comparison(result, report_path, meta={"config": args.config or "packaged default",
-                                                     "code_version": code_version()})
+        report_path = wanted if isinstance(wanted, Path) else _default_report(js, cfg, args)
+        try:
+            render_comparison(result, report_path, meta={"config": args.config or "packaged default",
+                                                         "code_version": code_version()})
+        except OSError as exc:
+            failure, report_path = options.write_failed(report_path, exc), None
     if args.json:
         if report_path:
             js["report"] = str(report_path)
         print(json.dumps(js))
-    else:
-        _print_human(js, report_path)
+    elif report_path:
+        print(f"report: {report_path}")
+    if failure is not None:
+        raise failure
     return 0

@@ -7,6 +7,7 @@ import math
 from typing import Any
 
 from traderagent.cli.db import add_database_url
+from traderagent.cli.options import tidy
 
 
 def register(sub) -> None:
@@ -36,6 +37,9 @@ def register(sub) -> None:
 
 
 def _repo(args):
+    from traderagent.cli.extras import require
+
+    require("db", "`traderagent runs`")
     from traderagent.persistence import Repository
 
     return Repository(args.database_url, label="--database-url")
@@ -101,7 +105,7 @@ def run_show(args) -> int:
     print(
         f"saved: {run['created_at']:%Y-%m-%d %H:%M:%S} UTC   code: {run['code_version']}   data: {run['data_hash']}"
     )
-    print(f"params: {json.dumps(run['params'], sort_keys=True)}")
+    print(f"params: {json.dumps(tidy(run['params']), sort_keys=True)}")
     print("stats: " + ", ".join(f"{k} {_num(v)}" for k, v in run["stats"].items()))
     if run["kind"] == "backtest":
         print(f"equity: {run['initial_equity']:,.2f} -> {run['final_equity']:,.2f}")
@@ -111,7 +115,7 @@ def run_show(args) -> int:
         for trade in trades if args.trades else ():
             print("  " + json.dumps(trade, sort_keys=True))
     if run.get("meta"):
-        print(f"meta: {json.dumps(run['meta'], sort_keys=True)}")
+        print(f"meta: {json.dumps(tidy(run['meta']), sort_keys=True)}")
     return 0
 
 

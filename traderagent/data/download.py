@@ -74,8 +74,11 @@ def call_with_retries(
     retries: int = 5,
     backoff: float = 1.0,
     sleep: Callable[[float], None] = time.sleep,
+    notify: Callable[[str, float], None] | None = None,
 ) -> Any:
-    """Call `fn`, retrying transient ccxt errors up to `retries` times (waits backoff, 2*backoff, ... <= 30 s)."""
+    """Call `fn`, retrying transient ccxt errors up to `retries` times (waits backoff, 2*backoff, ... <= 30 s).
+
+    `notify(message, wait_seconds)` hears about each retry before the wait (the CLI shows it with a bar)."""
     transient = _transient()
     for attempt in range(retries + 1):
         try:
@@ -86,8 +89,23 @@ def call_with_retries(
                     f"{what}: no answer after {retries + 1} attempts ({type(exc).__name__}: "
                     f"{_first_line(exc)}); check the connection or try again later"
                 ) from exc
-            sleep(min(backoff * 2**attempt, MAX_BACKOFF_S))
+            wait = min(backoff * 2**attempt, MAX_BACKOFF_S)
+            if notify is not None:
+                notify(f"{what}: {type(exc).__name__}: {_first_line(exc, 80)}; retry {attempt + 1}/{retries}", wait)
+            sleep(wait)
     raise AssertionError("unreachable")
+
+
+def _retry_bar(message: str, wait: float) -> None:
+    """A countdown bar on stderr while a retry waits (progress on: the downloader was asked for bars)."""
+    from tqdm import tqdm
+
+    steps = max(1, int(wait * 10))
+    with tqdm(total=steps, desc=f"{message} in {wait:g} s", file=sys.stderr, leave=False, disable=None,
+              bar_format="{desc} {bar} {remaining}") as bar:
+        for _ in range(steps):
+            time.sleep(wait / steps)
+            bar.update(1)
 
 
 def _first_line(exc: BaseException, width: int = 160) -> str:
@@ -144,7 +162,9 @@ def download(
 
     own = exchange is None
     ex = make_exchange(exchange_id) if own else exchange
-    retry = {"retries": retries, "backoff": backoff}
+    retry: dict[str, Any] = {"retries": retries, "backoff": backoff}
+    if progress:  # say what is happening instead of waiting in silence (about 30 s over 5 retries)
+        retry.update(sleep=lambda _: None, notify=_retry_bar)
     try:
         try:
             call_with_retries(ex.load_markets, f"{exchange_id} markets", **retry)

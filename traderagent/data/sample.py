@@ -1,10 +1,11 @@
 """The bundled sample ("the bundled data"): real Binance spot candles used by the demo, tests and benchmarks.
 
 The candles come from third-party public repositories, so the project never commits them. `data/` is a
-git-ignored store, filled by `ensure_sample()` from, in order:
-  1. the folder named by $TRADERAGENT_SAMPLE_DIR,
-  2. `../shared/data` beside the checkout (how CI and developers' machines have it),
-  3. a download of the same markets through ccxt (what a user with internet gets).
+git-ignored store, filled by `ensure_sample()` from:
+  1. the folder named by $TRADERAGENT_SAMPLE_DIR, when it is set: then the only source (a variable that
+     names no folder, or a folder without a sample file, is an error, never a silent fallback);
+  2. otherwise `../shared/data` beside the checkout (how CI and developers' machines have it),
+  3. else a download of the same markets through ccxt (what a user with internet gets).
 """
 
 from __future__ import annotations
@@ -37,13 +38,15 @@ SAMPLE_FILES = (
 
 
 def source_dirs() -> list[Path]:
-    """Folders that may hold the sample, in order of preference."""
-    dirs = []
+    """Folders that may hold the sample: $TRADERAGENT_SAMPLE_DIR alone when set (it must be a folder), else
+    `../shared/data`."""
     env = os.environ.get("TRADERAGENT_SAMPLE_DIR")
     if env:
-        dirs.append(Path(env))
-    dirs.append(REPO_ROOT.parent / "shared" / "data")
-    return dirs
+        if not Path(env).is_dir():
+            raise DataError(f"TRADERAGENT_SAMPLE_DIR={env} is not a folder; point it at the folder holding "
+                            f"{SAMPLE_FILES[0].name} (or unset it to use ../shared/data or a download)")
+        return [Path(env)]
+    return [REPO_ROOT.parent / "shared" / "data"]
 
 
 def sample_path(name: str) -> Path:
@@ -54,12 +57,17 @@ def sample_path(name: str) -> Path:
 def ensure_sample(dest: Path | None = None, download: bool = True, log=print) -> list[Path]:
     """Make sure every sample file is in the store; returns their paths."""
     dest = Path(dest) if dest else data_dir()
+    sources = source_dirs()  # checks $TRADERAGENT_SAMPLE_DIR before anything is written
+    explicit = bool(os.environ.get("TRADERAGENT_SAMPLE_DIR"))
     dest.mkdir(parents=True, exist_ok=True)
     paths = []
     for spec in SAMPLE_FILES:
         target = dest / spec.name
         if not target.exists():
-            src = next((d / spec.name for d in source_dirs() if (d / spec.name).is_file()), None)
+            src = next((d / spec.name for d in sources if (d / spec.name).is_file()), None)
+            if src is None and explicit:
+                raise DataError(f"TRADERAGENT_SAMPLE_DIR={sources[0]} has no {spec.name}; copy the sample there "
+                                "or unset the variable to use ../shared/data or a download")
             if src is not None:
                 tmp = target.with_suffix(target.suffix + ".part")
                 shutil.copyfile(src, tmp)
@@ -70,7 +78,7 @@ def ensure_sample(dest: Path | None = None, download: bool = True, log=print) ->
                 _download(spec, target)
             else:
                 raise DataError(
-                    f"sample file {spec.name} not found in {', '.join(map(str, source_dirs()))}; "
+                    f"sample file {spec.name} not found in {', '.join(map(str, sources))}; "
                     "set TRADERAGENT_SAMPLE_DIR or run `traderagent data sample` with internet access"
                 )
         paths.append(target)

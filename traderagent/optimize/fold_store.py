@@ -9,7 +9,7 @@ import json
 from typing import Any
 
 from traderagent.errors import UserError
-from traderagent.optimize.study import fold_study_name, redact
+from traderagent.optimize.study import fold_study_name, redact, stale_study_message
 
 
 def params_key(values: dict) -> tuple:
@@ -17,8 +17,8 @@ def params_key(values: dict) -> tuple:
 
 
 def fold_study(ctx: Any, k: int, create: bool = True):
-    """The optuna study of fold k of a prepared study context (created if absent); refuses a study made from a
-    different spec."""
+    """The optuna study of fold k of a prepared study context (created if absent); refuses, in one line naming
+    what changed, a study whose trials were made under another fingerprint (`study.study_fingerprint`)."""
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -31,10 +31,22 @@ def fold_study(ctx: Any, k: int, create: bool = True):
     have = study.user_attrs.get("spec_hash")
     if have is None:
         study.set_user_attr("spec_hash", ctx.hash)
+        study.set_user_attr("fingerprint", ctx.fingerprint)
         study.set_user_attr("fold", ctx.folds[k].as_dict())
     elif have != ctx.hash:
-        raise UserError(
-            f"study {name!r} in {redact(ctx.storage_url)} was made from a different study file or candle data "
-            f"(hash {have} != {ctx.hash}); rename `name:` in {ctx.source} or use another storage"
-        )
+        raise UserError(stale_study_message(name, redact(ctx.storage_url), ctx.source,
+                                            study.user_attrs.get("fingerprint"), ctx.fingerprint))
     return study
+
+
+def discard_trials(ctx: Any) -> int:
+    """Delete the study's fold studies from the storage (`--fresh`); returns how many trials they held."""
+    import optuna
+
+    names = {fold_study_name(ctx.spec.name, k) for k in range(len(ctx.folds))}
+    dropped = 0
+    for summary in optuna.get_all_study_summaries(storage=ctx.storage, include_best_trial=False):
+        if summary.study_name in names:
+            dropped += summary.n_trials
+            optuna.delete_study(study_name=summary.study_name, storage=ctx.storage)
+    return dropped

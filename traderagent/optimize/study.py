@@ -7,9 +7,12 @@ SQLAlchemy URL. With a PostgreSQL URL, worker processes on any number of machine
 studies: each worker runs trials until every fold has `trials` finished trials, so re-running a study
 resumes it, and adding workers (`traderagent optimize STUDY --worker --storage URL`) speeds it up.
 
-Each fold study records a hash of everything that defines its trials (strategy, data file contents,
-range, folds, objective, costs, fixed params, search space); a worker whose study file or data differ
-stops with a one-line error instead of mixing incompatible trials.
+Each fold study records a fingerprint of everything that changes its trials' results (`study_fingerprint`):
+the study file's definition (strategy, market, range, folds, objective, fixed params, search space), the
+costs actually charged (the study's, else the config's), the config sections it uses (backtest and risk
+settings, the strategy's params), the candle data's hash and the kernels' source code. Resuming a study after any of
+them changed is refused in one line naming what changed (`--fresh` discards the old trials and starts over),
+so old trials are never mixed with, or reported under, new settings.
 
 Storage tuning (documented in docs/research.md): SQLite runs in WAL mode with `synchronous=NORMAL`
 (a commit no longer waits for the disk; a power cut may lose the last trials, never corrupts the file);
@@ -30,6 +33,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from traderagent.config.units import CostFraction
 from traderagent.errors import UserError
 
 _NAME_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789_-.")
@@ -96,8 +100,9 @@ class StudySpec(_Model):
     params: dict[str, Any] = Field(default_factory=dict, description="fixed param values (not searched)")
     search: dict[str, dict[str, Any]] = Field(
         default_factory=dict, description="per-param search range overrides: {low, high, step|log} or {choices}")
-    fees: float | None = Field(None, ge=0, le=0.05, description="fee per side (default: the config's backtest.fees)")
-    slippage: float | None = Field(None, ge=0, le=0.05, description="slippage (default: the config's)")
+    fees: CostFraction | None = Field(None, description="fee per side: 0.001, 0.1% or 10bps (default: the config's "
+                                                         "backtest.fees)")
+    slippage: CostFraction | None = Field(None, description="slippage per fill, same forms (default: the config's)")
     storage: str | None = Field(None, description="optuna storage URL (default: a SQLite file in the data dir)")
     startup_trials: int = Field(10, ge=1, description="random trials before TPE takes over")
     pbo_blocks: int = Field(16, ge=2, le=24, description="CSCV blocks (even)")
@@ -276,13 +281,55 @@ def fold_study_name(name: str, k: int) -> str:
     return f"{name}.fold{k}"
 
 
-def spec_hash(spec: StudySpec, data_sha256: str, space: dict, timeframe: str) -> str:
-    """Hash of everything that makes trials comparable (not trials, seed, storage, report, MC settings)."""
-    keep = spec.model_dump(mode="json", include={"strategy", "symbol", "start", "end", "objective", "min_trades",
-                                                  "folds", "params", "fees", "slippage", "config"})
-    keep.update(data_sha256=data_sha256, space=space, timeframe=timeframe)
-    text = json.dumps(keep, sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+#: Packages and modules whose source decides a trial's result (the "code" part of a study's fingerprint).
+KERNEL_SOURCES = ("indicators", "strategies", "backtest", "core", "data/resample.py", "optimize/objective.py",
+                  "optimize/nb.py", "optimize/folds.py")
+#: What each fingerprint part covers, for the message that refuses a stale resume.
+FINGERPRINT_PARTS = {
+    "study": "study definition (strategy, market, range, folds, objective, fixed params, search space)",
+    "costs": "costs (fees/slippage)",
+    "config": "config (backtest and risk settings or the strategy's params)",
+    "data": "candle data",
+    "code": "kernel code",
+}
+
+
+def kernel_source_hash() -> str:
+    """SHA-256 (16 hex) of the source files in KERNEL_SOURCES: changes whenever the code that computes
+    signals, fills, ledgers or objectives changes (comments included: conservative by design)."""
+    root = Path(__file__).resolve().parents[1]
+    files: list[Path] = []
+    for item in KERNEL_SOURCES:
+        path = root / item
+        files += sorted(path.rglob("*.py")) if path.is_dir() else [path] if path.is_file() else []
+    h = hashlib.sha256()
+    for f in files:
+        h.update(f.relative_to(root).as_posix().encode() + b"\0" + f.read_bytes() + b"\0")
+    return h.hexdigest()[:16]
+
+
+def _digest(obj) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def study_fingerprint(spec: StudySpec, space: dict, timeframe: str, costs: dict, config: dict,
+                      data_sha256: str, code: str | None = None) -> tuple[str, dict[str, str]]:
+    """(hash, {part: hash}) of everything that makes trials comparable; not trials, seed, storage, report or
+    the Monte Carlo/sensitivity settings (they change the analysis, which is recomputed on every run)."""
+    study = spec.model_dump(mode="json", include={"strategy", "symbol", "start", "end", "objective", "min_trades",
+                                                   "folds", "params"})
+    study.update(space=space, timeframe=timeframe)
+    parts = {"study": _digest(study), "costs": _digest(costs), "config": _digest(config), "data": data_sha256[:16],
+             "code": code or kernel_source_hash()}
+    return _digest(parts), parts
+
+
+def stale_study_message(name: str, where: str, source: str, have: dict | None, want: dict[str, str]) -> str:
+    """One line refusing to resume a study whose trials were made under other settings."""
+    changed = [FINGERPRINT_PARTS[k] for k in want if (have or {}).get(k) != want[k]] if have else []
+    what = ", ".join(changed) if changed else "settings (it predates per-part fingerprints)"
+    return (f"study {name!r} in {where} holds trials made with other {what}; resuming would mix them: "
+            f"run with --fresh to discard them and start over, or rename `name:` in {source}")
 
 
 def purge_bars(spec: StudySpec, timeframe: str) -> int:

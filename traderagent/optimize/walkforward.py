@@ -29,7 +29,7 @@ import pandas as pd
 
 from traderagent.data import timeframes
 from traderagent.errors import UserError
-from traderagent.optimize.fold_store import fold_study, params_key
+from traderagent.optimize.fold_store import discard_trials, fold_study, params_key
 from traderagent.optimize.folds import Fold, make_folds
 from traderagent.optimize.objective import Evaluator, score
 from traderagent.optimize.study import (
@@ -40,7 +40,8 @@ from traderagent.optimize.study import (
     load_study,
     open_storage,
     purge_bars,
-    spec_hash,
+    redact,
+    study_fingerprint,
     suggest,
 )
 
@@ -63,6 +64,8 @@ class Context:
     first: int
     config: Any  # AppConfig
     study_path: Path | None = None
+    fingerprint: dict = field(default_factory=dict)  # part -> hash (study_fingerprint)
+    overrides: dict = field(default_factory=dict)  # study keys set on the command line (fees, slippage)
     cache: dict = field(default_factory=dict)  # (fold, params key) -> daily returns of IS evaluations
     outbox: Any = None  # a forked SQLite worker's pipe to the parent, which writes its trials
     relay: Any = None  # the parent's Relay of its forked SQLite workers' trials
@@ -91,8 +94,9 @@ def _slice_end(bars: pd.DataFrame, end) -> pd.DataFrame:
     return bars[bars.index < pd.Timestamp(end, tz="UTC") + pd.Timedelta(days=1)]
 
 
-def prepare(spec: StudySpec | str | Path, storage: str | None = None) -> Context:
-    """Load data and build folds, search space and evaluator for a study (a spec or a study file)."""
+def prepare(spec: StudySpec | str | Path, storage: str | None = None, overrides: dict | None = None) -> Context:
+    """Load data and build folds, search space and evaluator for a study (a spec or a study file);
+    `overrides` replace keys of the study file (the CLI's --fees/--slippage), validated like the file."""
     from traderagent.backtest.runner import file_sha256, params_for, read_base, to_timeframe
     from traderagent.core.costs import Costs
     from traderagent.strategies import registry
@@ -101,6 +105,11 @@ def prepare(spec: StudySpec | str | Path, storage: str | None = None) -> Context
     if not isinstance(spec, StudySpec):
         study_path = Path(spec)
         spec = load_study(study_path)
+    overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
+    if overrides:
+        from traderagent.config import validate
+
+        spec = validate(StudySpec, {**spec.model_dump(exclude_unset=True), **overrides}, "command line")
     source = str(study_path) if study_path else f"study {spec.name}"
     strategy = registry.get(spec.strategy)
     cfg, base = params_for(strategy, spec.config, spec.timeframe)
@@ -126,9 +135,12 @@ def prepare(spec: StudySpec | str | Path, storage: str | None = None) -> Context
                        purge_bars(spec, tf), first)
     sha = file_sha256(path)
     url = storage or spec.storage or default_storage(spec.name)
+    digest, parts = study_fingerprint(spec, space, tf, {"fees": costs.fees, "slippage": costs.slippage},
+                                      {"backtest": {**engine, "risk": cfg.risk.model_dump(mode="json")},
+                                       "params": base.model_dump(mode="json")}, sha)
     return Context(spec=spec, source=source, strategy=strategy, evaluator=evaluator, folds=folds, space=space,
-                   hash=spec_hash(spec, sha, space, tf), storage_url=url, data_path=path, data_sha256=sha,
-                   timeframe=tf, first=first, config=cfg, study_path=study_path)
+                   hash=digest, storage_url=url, data_path=path, data_sha256=sha, timeframe=tf, first=first,
+                   config=cfg, study_path=study_path, fingerprint=parts, overrides=overrides)
 
 
 # ----------------------------------------------------------------------------------------------- studies
@@ -272,7 +284,7 @@ class FoldMirror:
 
 
 def run_worker(ctx: Context, worker_id: int | None = 0, n_workers: int = 1, trials: int | None = None,
-               progress: bool = False) -> dict:
+               progress: StudyProgress | None = None) -> dict:
     """Run trials until every fold study has `trials` finished trials; returns this worker's timing.
 
     Which folds: `fold_order`. Workers meeting on one fold (extra local workers, or workers started on other
@@ -303,14 +315,13 @@ def run_worker(ctx: Context, worker_id: int | None = 0, n_workers: int = 1, tria
         own = worker_id is not None and worker_id < n_folds
         sampler = timed_tpe(seed=_seed(ctx.spec.seed, k, 0 if own else 1 + token.int % 1_000_003), multivariate=True,
                             n_startup_trials=min(ctx.spec.startup_trials, trials))
-        before, t_fold = type(sampler).seconds, time.perf_counter()
+        before = type(sampler).seconds
         write = None
         if ctx.outbox is not None:  # a forked worker on SQLite: the parent writes (one writer, no lock waits)
             write = functools.partial(_send_trial, ctx.outbox, k)
         mirror = FoldMirror(study, sampler, uid, sync, trials, write)
         if mirror.finished >= trials:
             continue
-        bar = _Progress(f"fold {k + 1}/{n_folds}", trials, mirror.finished) if progress else None
         objective = make_objective(ctx, k, timing)
         while mirror.finished < trials:
             mirror.run_one(objective)
@@ -319,12 +330,12 @@ def run_worker(ctx: Context, worker_id: int | None = 0, n_workers: int = 1, tria
                 t_relay = time.perf_counter()
                 ctx.relay.drain(ctx)
                 timing["storage"] += time.perf_counter() - t_relay
-            if bar is not None:
-                bar.update(mirror.finished)
+            if progress is not None:
+                progress.tick(k, mirror.finished)
+                if ctx.relay is None and n_workers > 1:
+                    progress.recount()
         timing["sampler"] += type(sampler).seconds - before
         timing["storage"] += mirror.storage_seconds
-        if bar is not None:
-            bar.close(study, time.perf_counter() - t_fold)
     timing["wall"] = time.perf_counter() - t_start
     return timing
 
@@ -345,31 +356,42 @@ def _seed(seed: int, k: int, worker: int) -> int:
     return (seed * 1_000_003 + k * 1_009 + worker * 7_919) % (2**32)
 
 
-class _Progress:
-    """A tqdm bar per fold on a terminal; one summary line per fold otherwise (logs, CI)."""
+class StudyProgress:
+    """One tqdm bar (stderr) over every fold's trials, whichever worker runs them: the parent counts its own
+    trials, the trials its forked SQLite workers relay, and (other storages) re-counts the storage at most
+    every SYNC_SECONDS. The caller creates it only for a person at a terminal."""
 
-    def __init__(self, desc: str, total: int, done: int):
-        self.desc, self.total = desc, total
-        self.bar = None
-        if sys.stderr.isatty():
-            from tqdm.auto import tqdm
+    def __init__(self, ctx: Context, trials: int):
+        from tqdm import tqdm
 
-            self.bar = tqdm(total=total, initial=done, desc=desc, unit="trial", dynamic_ncols=True, file=sys.stderr)
+        self.ctx, self.trials = ctx, trials
+        self.done = [min(_finished(fold_study(ctx, k)), trials) for k in range(len(ctx.folds))]
+        self._last = time.perf_counter()
+        self.bar = tqdm(total=trials * len(self.done), initial=sum(self.done), desc=f"study {ctx.spec.name}",
+                        unit="trial", dynamic_ncols=True, file=sys.stderr, leave=False)
+        self._show()
 
-    def update(self, finished: int) -> None:
-        if self.bar is not None:
-            self.bar.n = min(finished, self.total)
-            self.bar.refresh()
+    def _show(self) -> None:
+        self.bar.n = sum(self.done)
+        self.bar.set_postfix_str(" ".join(f"f{k + 1} {d}/{self.trials}" for k, d in enumerate(self.done)),
+                                 refresh=False)
+        self.bar.refresh()
 
-    def close(self, study, seconds: float) -> None:
-        if self.bar is not None:
-            self.bar.close()
-            return
-        n = _finished(study)
-        vals = [t.value for t in study.get_trials(deepcopy=False) if t.value is not None
-                and (t.user_attrs.get("m") or {}).get("valid")]
-        best = f", best objective {max(vals):.3f}" if vals else ", no valid trial yet"
-        print(f"{self.desc}: {n}/{self.total} trials{best} ({seconds:.1f} s)", file=sys.stderr, flush=True)
+    def tick(self, k: int, finished: int | None = None) -> None:
+        """Fold k has one more finished trial (or `finished` in all)."""
+        self.done[k] = min(self.trials, self.done[k] + 1 if finished is None else finished)
+        self._show()
+
+    def recount(self, force: bool = False) -> None:
+        """Re-read every fold's count from the storage (workers that write it directly)."""
+        if force or time.perf_counter() - self._last >= SYNC_SECONDS:
+            self._last = time.perf_counter()
+            self.done = [max(d, min(_finished(fold_study(self.ctx, k)), self.trials))
+                         for k, d in enumerate(self.done)]
+            self._show()
+
+    def close(self) -> None:
+        self.bar.close()
 
 
 # ------------------------------------------------------------------------------------------------ workers
@@ -388,7 +410,7 @@ def _forked_worker(ctx: Context, worker_id: int, n_workers: int, trials: int, co
         ctx._storage = None  # never share a parent's connection pool across fork
         ctx.cache = {}
         ctx.outbox = conn if relay else None
-        timing = run_worker(ctx, worker_id, n_workers, trials, progress=False)
+        timing = run_worker(ctx, worker_id, n_workers, trials)
         conn.send(("ok", timing, ctx.cache))
     except BaseException as exc:  # noqa: BLE001 - reported by the parent
         conn.send(("error", f"{type(exc).__name__}: {exc}".splitlines()[0], None))
@@ -407,6 +429,7 @@ class Relay:
         self.procs = procs  # [(process, conn)]
         self.results: dict[int, tuple] = {}
         self._studies: dict[int, Any] = {}
+        self.progress: StudyProgress | None = None
 
     def _handle(self, ctx: Context, i: int, msg: tuple) -> None:
         kind, a, b = msg
@@ -415,6 +438,8 @@ class Relay:
             if study is None:
                 study = self._studies[a] = fold_study(ctx, a)
             study.add_trial(b)
+            if self.progress is not None:
+                self.progress.tick(a)
         else:
             self.results[i] = msg
 
@@ -469,7 +494,7 @@ def spawn_workers(ctx: Context, n_workers: int, trials: int) -> list:
     for i in range(1, n_workers):
         cmd = [sys.executable, "-m", "traderagent", "optimize", str(path), "--worker", "--worker-id", str(i),
                "--workers", str(n_workers), "--storage", ctx.storage_url, "--trials", str(trials), "--quiet",
-               "--json"]
+               "--json", *(a for k, v in ctx.overrides.items() for a in (f"--{k}", repr(v)))]
         procs.append((subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True), None))
     return procs
 
@@ -479,9 +504,11 @@ def stop_workers(procs: list) -> None:
         p.kill()
 
 
-def wait_workers(ctx: Context, procs: list) -> list[dict]:
+def wait_workers(ctx: Context, procs: list, progress: StudyProgress | None = None) -> list[dict]:
     """Wait for the workers; a failed worker is an error carrying its last line. Forked workers' IS
     evaluations are merged into `ctx.cache`."""
+    from multiprocessing.connection import wait
+
     out = []
     relay, ctx.relay = ctx.relay, None
     if relay is not None:
@@ -491,6 +518,8 @@ def wait_workers(ctx: Context, procs: list) -> list[dict]:
             if relay is not None:
                 status, payload, cache = relay.results[i]
             else:
+                while progress is not None and not wait([conn], timeout=SYNC_SECONDS):
+                    progress.recount(force=True)  # workers writing the storage themselves: count from there
                 try:
                     status, payload, cache = conn.recv()
                 except EOFError:
@@ -513,12 +542,18 @@ def wait_workers(ctx: Context, procs: list) -> list[dict]:
 
 
 def run_study(spec: StudySpec | str | Path, storage: str | None = None, workers: int = 1, trials: int | None = None,
-              progress: bool = False, analyze: bool = True):
+              progress: bool = False, analyze: bool = True, overrides: dict | None = None, fresh: bool = False,
+              log=None):
     """Optimize every fold (resuming what the storage holds), then analyze: a `StudyResult` (or the
-    worker timings when `analyze` is False)."""
+    worker timings when `analyze` is False). `fresh` first discards the study's trials (said via `log`)."""
     t0 = time.perf_counter()
-    ctx = prepare(spec, storage)
+    ctx = prepare(spec, storage, overrides)
     try:
+        if fresh:
+            dropped = discard_trials(ctx)
+            if log is not None:
+                log(f"starting study {ctx.spec.name!r} afresh in {redact(ctx.storage_url)}: discarded {dropped} "
+                    f"earlier trial{'s' if dropped != 1 else ''}")
         return _run(ctx, t0, workers, trials, progress, analyze)
     finally:
         ctx.close()
@@ -532,12 +567,20 @@ def _run(ctx: Context, t0: float, workers: int, trials: int | None, progress: bo
             fold_study(ctx, k)
         ctx.close()
     procs = spawn_workers(ctx, workers, trials)
+    bar = None
     try:
-        own = run_worker(ctx, 0, max(workers, 1), trials, progress)
-        timings = [own, *wait_workers(ctx, procs)]
+        if progress:
+            bar = StudyProgress(ctx, trials)
+            if ctx.relay is not None:
+                ctx.relay.progress = bar
+        own = run_worker(ctx, 0, max(workers, 1), trials, bar)
+        timings = [own, *wait_workers(ctx, procs, bar)]
     except BaseException:
         stop_workers(procs)
         raise
+    finally:
+        if bar is not None:
+            bar.close()
     t_opt = time.perf_counter() - t0 - t_prep
     if not analyze:
         return timings
