@@ -2,8 +2,8 @@
 
 numba's `cache=True` invalidates a cached kernel only when its own file changes, not when a kernel or a record
 dtype it uses from another module does; a stale entry then runs old code (the wrong last bits of a fill) or reads
-a record with an old layout (a segfault). Keying the folder by every source file's size and mtime makes any edit
-start a new cache. An explicit NUMBA_CACHE_DIR (the container sets one) is left alone. Runs before numba is
+a record with an old layout (a segfault). Keying the folder by the size and mtime of every file kernels are built
+from (`KERNEL_DIRS`, every `*nb.py`, the package root) makes any edit there start a new cache. An explicit NUMBA_CACHE_DIR (the container sets one) is left alone. Runs before numba is
 imported (traderagent/__init__.py); stat-ing the sources costs about a millisecond.
 """
 
@@ -21,12 +21,19 @@ def cache_root() -> Path:
     return Path(base) / "traderagent" / "numba"
 
 
+#: Folders whose every module may define what a kernel compiles in (kernels, record dtypes, constants); elsewhere
+#: only the `*nb.py` modules hold kernels. An edit to the live adapter or the CLI keeps the compiled kernels.
+KERNEL_DIRS = ("core", "indicators", "strategies")
+
+
 def sources_key(package: Path) -> str:
     h = hashlib.sha1()
     for top, dirs, files in os.walk(package):
         dirs[:] = sorted(d for d in dirs if d != "__pycache__")
+        rel = os.path.relpath(top, package)
+        whole = rel == "." or rel.split(os.sep)[0] in KERNEL_DIRS
         for name in sorted(files):
-            if name.endswith(".py"):
+            if name.endswith(".py") and (whole or name.endswith("nb.py")):
                 st = os.stat(os.path.join(top, name))
                 h.update(f"{top}/{name}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
     return h.hexdigest()[:16]

@@ -27,7 +27,8 @@ LAYERS: dict[str, int] = {
     "backtest": 5, "persistence": 5,
     "optimize": 6, "report": 6, "live": 6,
     "notify": 7, "obs": 7,
-    "cli": 8, "__main__": 9,
+    "service": 8,  # the composition root of `live run` (live + obs + notify + persistence)
+    "cli": 9, "__main__": 10,
 }
 SIDEWAYS: set[tuple[str, str]] = {("optimize", "report")}  # a study run writes its report page
 

@@ -9,15 +9,19 @@ import sys
 from traderagent import _numba_cache as nc
 
 
-def test_any_source_edit_changes_the_key(tmp_path):
+def test_an_edit_where_kernels_live_changes_the_key(tmp_path):
     pkg = tmp_path / "pkg"
-    (pkg / "sub").mkdir(parents=True)
+    (pkg / "core").mkdir(parents=True)
     (pkg / "a.py").write_text("x = 1\n")
-    (pkg / "sub" / "b.py").write_text("y = 2\n")
+    (pkg / "core" / "b.py").write_text("y = 2\n")
+    (pkg / "cli").mkdir()
+    (pkg / "cli" / "c.py").write_text("z = 1\n")
     k0 = nc.sources_key(pkg)
     assert nc.sources_key(pkg) == k0
-    (pkg / "sub" / "b.py").write_text("y = 3\n")
-    os.utime(pkg / "sub" / "b.py", ns=(1, 1))
+    (pkg / "cli" / "c.py").write_text("z = 22\n")
+    assert nc.sources_key(pkg) == k0  # not a kernel folder
+    (pkg / "core" / "b.py").write_text("y = 3\n")
+    os.utime(pkg / "core" / "b.py", ns=(1, 1))
     assert nc.sources_key(pkg) != k0
 
 

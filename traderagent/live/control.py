@@ -45,7 +45,8 @@ class ControlAPI:
             meta = i["meta"]
             out.append({"instance": i["name"], "strategy": i["config"].get("strategy", i["kind"]),
                         "symbol": i["config"].get("symbol"), "state": i["status"],
-                        "stage": int(meta.get("stage", 0)), "allocation": meta.get("allocation"),
+                        "stage": int(meta.get("stage", 0)), "stage_share": meta.get("stage_share"),
+                        "allocation": meta.get("allocation"),
                         "equity": None if eq is None else eq["equity"],
                         "position": None if eq is None else eq["position"],
                         "last_bar": None if eq is None else eq["time"].isoformat(),
@@ -78,11 +79,14 @@ class ControlAPI:
             eq = self.store.equity_rows(i["name"])
             if not len(eq):
                 continue
-            start_cap = float(eq["cash"][0] + eq["position"][0] * 0) if False else float(eq["equity"][0])
+            deposits = i["meta"].get("deposits", [])  # staged capital moved in (+) or out (-): not profit
             last = float(eq["equity"][-1])
             day = eq["time"][-1] // 86_400_000_000_000
             first_today = eq[eq["time"] // 86_400_000_000_000 == day][0]
-            since, today = last - start_cap, last - float(first_today["equity"])
+            start = i["meta"].get("start_equity")  # the capital it started with (else its first bar's equity)
+            since = last - (float(eq["equity"][0]) if start is None else float(start)) - sum(
+                a for t, a in deposits if start is not None or t > int(eq["time"][0]))
+            today = last - float(first_today["equity"]) - sum(a for t, a in deposits if t > int(first_today["time"]))
             rows.append({"instance": i["name"], "since_start": since, "today": today})
             total_start += since
             total_today += today

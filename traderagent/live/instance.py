@@ -19,6 +19,8 @@ import numpy as np
 import pandas as pd
 
 from traderagent.core.orders_nb import FLAG_ALL, FLAG_OPEN, FLAG_SIZE_AT_FILL, INTENT_DTYPE, OrderKind
+from traderagent.core.records import Reason
+from traderagent.core.risk_nb import ACTION_NAMES, RULE_NAMES
 from traderagent.live.ids import client_order_id, short_name
 from traderagent.live.ports import DB_TYPES, KINDS, SIDES, Event, ExchangeFill, ExchangeOrder, OrderRequest
 from traderagent.persistence.live import BarCommit, OrderRow
@@ -26,6 +28,8 @@ from traderagent.persistence.live import BarCommit, OrderRow
 log = logging.getLogger("traderagent.live")
 
 OPEN_STATUSES = ("new", "open", "pending", "partially_filled")
+REASON_NAMES = tuple(Reason._fields)
+DAY_NS = 86_400_000_000_000
 
 
 @dataclass
@@ -63,6 +67,9 @@ class Instance:
         self._quotes: dict[str, float] = {}  # quote decided at the fill, by client id
         self._trades_before: np.ndarray | None = None
         self.planned = Planned()
+        # tag -> (kind, side, price, bar time) of an order the exchange rejected: not sent again while the same
+        # intent is desired, until a fill changes the book or a day has passed (no rejection storm every bar)
+        self.rejected: dict[int, tuple] = {}
 
     # ------------------------------------------------------------------ restore
     def restore(self) -> bool:
@@ -102,8 +109,11 @@ class Instance:
         quote = self._quotes.pop(fill.client_id, 0.0)
         side = 1 if fill.side == "buy" else -1
         n0 = self.stepper.n_fills
+        pos0 = self.stepper.position()
         mask = self.stepper.on_fill(fill.tag, side, fill.price, fill.amount, quote, open_)
+        pos1 = self.stepper.position()
         self.fill_seq = max(self.fill_seq, fill.seq)
+        self.rejected.clear()
         self._fills.append({"client_id": fill.client_id, "trade_id": fill.trade_id, "time_ns": fill.time_ns,
                             "price": fill.price, "amount": fill.amount, "fee": fill.fee,
                             "fee_currency": fill.fee_currency})
@@ -117,12 +127,18 @@ class Instance:
                 if child.parent == fill.client_id and child.status == "pending":
                     child.status, child.amount = "open", row.filled
                     self._updates.add(child.client_id)
+        # entry: the fill opened a position; exit: it closed one; else a fill that adds or reduces
+        kind = "entry" if pos0 == 0.0 and pos1 != 0.0 else "exit" if pos0 != 0.0 and abs(pos1) <= 1e-12 * abs(
+            pos0) else "fill"
         for k in range(n0, self.stepper.n_fills):
             f = self.stepper.fills[k]
-            self.notifier.emit(Event("fill", pd.Timestamp(fill.time_ns, tz="UTC"),
-                                     f"{self.name}: {SIDES[int(f['side'])]} {float(f['size']):.8g} at "
-                                     f"{float(f['price']):.8g}", self.name,
-                                     {"trade": int(f["trade"]), "reason": int(f["reason"])}))
+            reason = REASON_NAMES[int(f["reason"])] if 0 <= int(f["reason"]) < len(REASON_NAMES) else ""
+            self.notifier.emit(Event(kind, pd.Timestamp(fill.time_ns, tz="UTC"),
+                                     f"{self.name}: {SIDES[int(f['side'])]} {float(f['size']):.8g} {self.symbol} at "
+                                     f"{float(f['price']):.8g} ({reason})", self.name,
+                                     {"trade": int(f["trade"]), "reason": reason, "side": SIDES[int(f["side"])],
+                                      "price": float(f["price"]), "size": float(f["size"]),
+                                      "position": float(pos1)}))
         return mask
 
     def apply_fill(self, fill: ExchangeFill, open_: float, order: ExchangeOrder | None) -> int:
@@ -143,6 +159,7 @@ class Instance:
                     child.status = "canceled"
                     self._updates.add(child.client_id)
             if status == "rejected":
+                self.rejected[row.tag] = (row.intent.get("kind"), row.side, row.price, self.bar_time_ns or 0)
                 self.meta["errors"] = int(self.meta.get("errors", 0)) + 1
                 self.notifier.emit(Event("order_error", pd.Timestamp.now(tz="UTC"),
                                          f"{self.name}: order {client_id} rejected: {reason}", self.name,
@@ -188,6 +205,8 @@ class Instance:
             k = known.pop(tag, None)
             if k is not None and _same(k, d):
                 continue
+            if k is None and self._still_rejected(d, bar_time_ns):
+                continue
             if k is not None:
                 plan.cancels.append(k.client_id)
             req = self._request(d, bar_time_ns)
@@ -197,6 +216,19 @@ class Instance:
                     plan.places.append(self._request(c, bar_time_ns, parent=req.client_id))
         plan.cancels += [k.client_id for k in known.values()]
         return plan
+
+    def _still_rejected(self, d: np.void, bar_time_ns: int) -> bool:
+        got = self.rejected.get(int(d["tag"]))
+        if got is None:
+            return False
+        kind, side, price, when = got
+        market = int(d["kind"]) == OrderKind.market
+        same = kind == KINDS[int(d["kind"])] and side == SIDES[int(d["side"])] and (
+            market or (price is not None and float(price) == float(d["price"])))
+        if same and bar_time_ns - when < DAY_NS:
+            return True
+        del self.rejected[int(d["tag"])]
+        return False
 
     def _brackets(self, desired: np.ndarray) -> np.ndarray:
         planned = getattr(self.stepper, "planned_bracket", None)
@@ -231,6 +263,7 @@ class Instance:
                                      and r.quote is None, "exchange": self.exchange_name},
                              parent=r.parent) for r in self.planned.places]
         cash, pos = st.cash(), st.position()
+        self._emit_blocks()
         self.meta.update({"fill_seq": self.fill_seq, "bar_time_ns": self.bar_time_ns, "bar": st.bar,
                           "status": self.status})
         updates = [self.orders[cid] for cid in self._updates if cid in self.orders]
@@ -247,6 +280,22 @@ class Instance:
             self.orders[r.client_id] = r
         self.meta["sent"] = int(self.meta.get("sent", 0)) + len(new_rows)
         self._forget_closed()
+
+    def _emit_blocks(self) -> None:
+        """One event per new record of the risk guard's log (a run of bars refusing the same orders is one)."""
+        blocks = self.stepper.blocks()
+        seen = int(self.meta.get("blocks_seen", 0))
+        if len(blocks) <= seen:
+            return
+        t = pd.Timestamp(int(self.bar_time_ns), tz="UTC")
+        for b in blocks[seen:]:
+            rule, action = RULE_NAMES[int(b["rule"])], ACTION_NAMES[int(b["action"])]
+            what = f"day's loss {float(b['amount']):.2%}" if action == "reached" else \
+                f"{int(b['n'])} order(s), {float(b['amount']):.2f} quote"
+            self.notifier.emit(Event("risk_block", t, f"{self.name}: risk guard {rule}: {action} ({what})",
+                                     self.name, {"rule": rule, "action": action, "orders": int(b["n"]),
+                                                 "amount": float(b["amount"])}))
+        self.meta["blocks_seen"] = len(blocks)
 
     def _forget_closed(self) -> None:
         for cid in [k for k, o in self.orders.items() if o.status not in OPEN_STATUSES]:

@@ -144,7 +144,9 @@ class Orchestrator:
                         account=self.account, exchange_name=self.exchange_name, status="active")
         fresh = not inst.restore()
         if fresh:
-            inst.meta.update({"stage": 0, "stage_since_ns": None, "stage_peak": stage0, "capital": plan.capital,
+            inst.meta.update({"stage": 0, "stage_share": stages[0], "stage_since_ns": None, "stage_peak": stage0,
+                              "start_equity": stage0,
+                              "capital": plan.capital,
                               "allocation": plan.allocation, "strategy": plan.strategy, "errors": 0, "sent": 0})
         return inst
 
@@ -229,7 +231,11 @@ class Orchestrator:
         capital = float(inst.meta.get("capital", 0.0))
         delta = capital * (st.stages[k] - st.stages[old])
         moved = inst.stepper.add_cash(delta)
-        inst.meta.update({"stage": k, "stage_since_ns": int(time.value), "errors": 0, "sent": 0,
+        inst.meta["deposits"] = [*inst.meta.get("deposits", []), [int(time.value), moved]]
+        if "peak" in inst.meta:
+            inst.meta["peak"] = float(inst.meta["peak"]) + moved
+        inst.meta.update({"stage": k, "stage_share": st.stages[k], "stage_since_ns": int(time.value), "errors": 0,
+                          "sent": 0,
                           "stage_peak": float(self.store.last_equity(inst.name)["equity"]) + moved})
         self.notifier.emit(Event("alert" if alert else "stage_change", time,
                                  f"{inst.name}: stage {st.stages[old]:.0%} -> {st.stages[k]:.0%} ({why})", inst.name,

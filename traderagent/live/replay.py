@@ -95,12 +95,7 @@ async def replay_async(strategy, symbol="BTC/USDT", timeframe=None, data=None, c
     k = first
     if resumed and inst.bar_time_ns is not None:
         k = int(bars.index.as_unit("ns").asi8.searchsorted(int(inst.bar_time_ns), side="right"))
-    sizes = stepper.windows()
-    need = max(n * max(1, timeframes.check_multiple(tf, t)) for t, n in sizes.items()) + 2 * max(
-        timeframes.check_multiple(tf, t) for t in sizes)
-    runner.windows[symbol].seed(bars.iloc[max(0, k - need): k])
-    if k > 0:
-        runner.last[symbol] = int(bars.index[k - 1].value)
+    runner.seed(symbol, bars.iloc[:k])
     if resumed:
         await runner.resume()
     t0 = time.perf_counter()

@@ -87,6 +87,19 @@ class Runner:
             if hasattr(exchange, "listeners"):
                 exchange.listeners[inst.name] = inst
 
+    def history_bars(self, symbol: str) -> int:
+        """Base candles of history the symbol's instances need before their first step (their windows, plus two
+        higher-timeframe periods so the first one seeded is complete)."""
+        sizes = self.windows[symbol].sizes
+        mult = {tf: max(1, timeframes.check_multiple(self.base_tf, tf)) for tf in sizes}
+        return max(n * mult[tf] for tf, n in sizes.items()) + 2 * max(mult.values())
+
+    def seed(self, symbol: str, history: pd.DataFrame) -> None:
+        """Warm a symbol's windows with the base candles before the first one to step on (oldest first)."""
+        self.windows[symbol].seed(history.iloc[-self.history_bars(symbol):])
+        if len(history):
+            self.last[symbol] = int(history.index[-1].value)
+
     def by_symbol(self, symbol: str) -> list[Instance]:
         return [i for i in self.instances if i.symbol == symbol]
 
@@ -179,12 +192,14 @@ class Runner:
         for tf in sorted(w.sizes, key=timeframes.seconds):
             if w.rows[tf].n == before[tf] and tf != w.base_tf:
                 continue
-            insts = [i for i in self.by_symbol(candle.symbol) if i.timeframe == tf]
+            t, o, h, lo, c, v = w.rows[tf].last()[:6]
+            insts = [i for i in self.by_symbol(candle.symbol) if i.timeframe == tf  # not stepped on it (a restart)
+                     and (i.bar_time_ns is None or int(i.bar_time_ns) < int(t))]
             if insts:
-                t, o, h, lo, c, v = w.rows[tf].last()[:6]
                 await self.step(Candle(candle.symbol, tf, pd.Timestamp(int(t), tz="UTC"), o, h, lo, c, v), insts, w)
         if self.metrics is not None:
-            self.metrics.bar(candle.time + pd.Timedelta(self.bar_ns, unit="ns"))
+            close = candle.time + pd.Timedelta(self.bar_ns, unit="ns")
+            self.metrics.bar(close, self.clock.now() if self.clock is not None else close, symbol=candle.symbol)
         return True
 
     async def step(self, candle: Candle, insts: list[Instance], w: WindowBook) -> None:

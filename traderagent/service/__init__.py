@@ -1,0 +1,1 @@
+"""Composition roots: the parts assembled into a running service (`live run`)."""
