@@ -14,7 +14,6 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-import pytest
 import yaml
 from ops_tools import LIVE, ROOT, Process, free_port, log_tail, run, venv_tool, wait_for
 
@@ -218,13 +217,6 @@ def test_the_mounted_folders_exist():
 
 
 # ------------------------------------------------------------------------------- the image's entrypoint
-def live_run_missing() -> str | None:
-    result = subprocess.run([sys.executable, "-m", "traderagent", "live", "run", "--help"], capture_output=True,
-                            text=True, timeout=60, cwd=ROOT)
-    return None if result.returncode == 0 else "`traderagent live run` does not exist yet (issue 12, the live " \
-                                                "runner): this test runs the image's entrypoint once it lands"
-
-
 def scrape(url: str) -> tuple[int, str]:
     try:
         with urllib.request.urlopen(url, timeout=5) as resp:
@@ -239,9 +231,6 @@ def scrape(url: str) -> tuple[int, str]:
 def test_the_images_entrypoint_runs_a_paper_replay_and_is_scraped(tmp_path, btc_15m):
     """The container's command, run from the project venv: `traderagent live run --config FILE` plus a paper
     replay of a few bundled bars; /ready turns 200 and /metrics shows the loop and the bars."""
-    reason = live_run_missing()
-    if reason:
-        pytest.skip(reason)
     example = LIVE / "config.yaml"
     cfg = yaml.safe_load(example.read_text()) if example.exists() else {}
     port = free_port()

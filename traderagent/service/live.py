@@ -124,10 +124,18 @@ def replay_files(path: Path, symbols: list[str]) -> dict[str, Path]:
     if not path.exists():
         raise UserError(f"--replay: {path} does not exist (a candle file, or a folder of BASE_QUOTE-15m.csv.gz files)")
     if path.is_file():
-        if len(symbols) != 1:
-            raise UserError(f"--replay: {path} is one file but the config trades {', '.join(symbols)}; give a folder "
-                            f"with one file per market (e.g. {symbols[0].replace('/', '_')}-15m.csv.gz)")
-        return {symbols[0]: path}
+        from traderagent.data.io import parse_name
+
+        named = parse_name(path)[0]
+        symbol = named if named in symbols else symbols[0] if len(symbols) == 1 else None
+        if symbol is None:
+            raise UserError(f"--replay: {path.name} names no market the config trades ({', '.join(symbols)}); name "
+                            f"it like {symbols[0].replace('/', '_')}-15m.csv.gz, or give a folder of such files")
+        others = [s for s in symbols if s != symbol]
+        if others:
+            log.warning("--replay %s holds %s only: the instances on %s get no candles", path.name, symbol,
+                        ", ".join(others))
+        return {symbol: path}
     out = {}
     for s in symbols:
         stem = s.replace("/", "_").replace(":", "_").upper()
@@ -272,7 +280,8 @@ class LiveService:
             await self.clock.sleep_until(close)
             run_commands(self.store, self.orchestrator)
             self.orchestrator.on_bar(candle.time)
-            await self.runner.on_candle(candle)
+            stepped = await self.runner.on_candle(candle)
+            self.metrics.health(data_fresh=stepped)
             self._observe(candle.time)
             self.metrics.loop(time.perf_counter() - loop0, now=close.timestamp())
             summary.bars += 1
@@ -340,6 +349,12 @@ def check_startable(cfg: Any, secrets: Any, opts: RunOptions) -> None:
             raise UserError("--replay runs against the paper exchange; set live.mode: paper to replay")
         raise UserError("live.mode: live needs the ccxt exchange adapter, which is not part of this build yet; "
                         "use live.mode: paper")
+    watched = set(live.symbols)
+    for name, section in cfg.strategies.enabled().items():
+        extra = [p for p in getattr(section, "pairs", ()) if p not in watched]
+        if extra:
+            raise UserError(f"strategies.{name}.pairs: {', '.join(extra)} not in live.symbols "
+                            f"({', '.join(live.symbols)}); add it there or remove it from the strategy")
     if opts.speed < 0:
         raise UserError(f"--speed must be 0 (as fast as possible) or positive (got {opts.speed:g})")
 
