@@ -20,7 +20,7 @@ unexport PYTHONDONTWRITEBYTECODE
 STUDY ?= research/trend_follower.yaml
 WORKERS ?= 2
 
-.PHONY: demo test bench optimize lint sample coverage lock clean help site
+.PHONY: demo test bench optimize lint sample coverage lock clean help site paper
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{gsub(/\$$\$$/, "$$", $$2); printf "  make %-10s %s\n", $$1, $$2}'
@@ -48,6 +48,9 @@ lock: $(UV_STAMP)  ## recompile both lock files from pyproject.toml (keeps curre
 
 sample: $(STAMP)  ## fill data/ with the bundled sample candles ($$TRADERAGENT_SAMPLE_DIR, ../shared/data, or download)
 	$(PY) -m traderagent data sample
+
+paper: sample  ## paper-trade the bundled candles with live/config.yaml (run again to continue where it stopped)
+	$(PY) -m traderagent live run --config live/config.yaml --replay data/ --start 2025-06-01 --max-bars 3000
 
 demo: sample  ## run the main job on the bundled data: Trend-Follower backtest on BTC/USDT 1h + HTML report
 	$(PY) -m traderagent data inspect data/BTC_USDT-15m.csv.gz

@@ -318,14 +318,9 @@ class PaperExchange:
             self._accepted.clear()
             return
         self.dirty = False
-        from traderagent.persistence.models import PaperOrderSent, utcnow
-
-        table = PaperOrderSent.__table__
-        with self.store.engine.begin() as conn:
-            for cid in self._accepted:
-                conn.execute(table.insert().values(exchange=self.name, client_order_id=cid, created_at=utcnow()))
+        self.version = self.store.save_paper(self.name, self.snapshot(), self.version, bar_time_ns,
+                                             sent=list(self._accepted))
         self._accepted.clear()
-        self.version = self.store.save_paper(self.name, self.snapshot(), self.version, bar_time_ns)
 
     def _was_accepted(self, client_id: str) -> bool:
         return client_id in self._ever

@@ -30,6 +30,7 @@ from traderagent.persistence.models import (
     LiveCommand,
     Order,
     PaperExchange,
+    PaperOrderSent,
     Strategy,
     StrategyState,
     utcnow,
@@ -44,6 +45,7 @@ T_ORDERS = Order.__table__
 T_FILLS = Fill.__table__
 T_PAPER = PaperExchange.__table__
 T_CMD = LiveCommand.__table__
+T_SENT = PaperOrderSent.__table__
 
 # Statements built once (SQLAlchemy then reuses their compiled form): a bar's commit runs at least four of them.
 _b = sa.bindparam
@@ -334,9 +336,20 @@ class LiveStore:
         row = self._one(sa.select(T_PAPER.c.payload, T_PAPER.c.version).where(T_PAPER.c.name == name))
         return (bytes(row[0]), int(row[1])) if row else (None, 0)
 
-    def save_paper(self, name: str, payload: bytes, version: int, bar_time_ns: int | None) -> int:
+    def save_paper(self, name: str, payload: bytes, version: int, bar_time_ns: int | None,
+                   sent: Iterable[str] = ()) -> int:
+        """The paper exchange's state and the client ids it accepted since its last save, in one transaction.
+
+        It is a simulator of an exchange, not the runner's record: on PostgreSQL its commits do not wait for the
+        WAL flush (a server crash could lose its last fraction of a second; the runner's own transactions stay
+        synchronous)."""
         bt = _ts(bar_time_ns) if bar_time_ns is not None else None
         with self.engine.begin() as c:
+            if self.engine.dialect.name == "postgresql":
+                c.exec_driver_sql("SET LOCAL synchronous_commit = off")
+            now = utcnow()
+            for cid in sent:
+                c.execute(T_SENT.insert().values(exchange=name, client_order_id=cid, created_at=now))
             if version == 0:
                 c.execute(T_PAPER.insert().values(name=name, payload=payload, version=1, bar_time=bt,
                                                   updated_at=utcnow()))

@@ -118,8 +118,9 @@ class WallClock:
 
 
 # ------------------------------------------------------------------------------------------------ replay source
-def replay_files(path: Path, symbols: list[str]) -> dict[str, Path]:
-    """The candle file of each symbol: `path` itself for one symbol, else `BASE_QUOTE-<tf>.*` in the folder."""
+def replay_files(path: Path, symbols: list[str], base_tf: str = "15m") -> dict[str, Path]:
+    """The candle file of each symbol: `path` itself for one symbol, else `BASE_QUOTE-<tf>.*` in the folder (the
+    runner's timeframe first, else the coarsest finer one)."""
     path = Path(path)
     if not path.exists():
         raise UserError(f"--replay: {path} does not exist (a candle file, or a folder of BASE_QUOTE-15m.csv.gz files)")
@@ -139,7 +140,8 @@ def replay_files(path: Path, symbols: list[str]) -> dict[str, Path]:
     out = {}
     for s in symbols:
         stem = s.replace("/", "_").replace(":", "_").upper()
-        found = [f for tf in ("1m", "5m", "15m", "30m", "1h", "4h", "1d") for f in sorted(path.glob(f"{stem}-{tf}.*"))]
+        finer = [tf for tf in ("30m", "15m", "5m", "1m") if timeframes.seconds(tf) < timeframes.seconds(base_tf)]
+        found = [f for tf in (base_tf, *finer) for f in sorted(path.glob(f"{stem}-{tf}.*"))]
         if not found:
             raise UserError(f"--replay: no candle file for {s} in {path} (expected e.g. {stem}-15m.csv.gz)")
         out[s] = found[0]
@@ -261,7 +263,7 @@ class LiveService:
         if self.opts.replay is None:
             raise UserError("live run: the exchange feed arrives with the ccxt adapter; until then give --replay "
                             "FILE|FOLDER (paper trading over recorded candles)")
-        files = replay_files(self.opts.replay, sorted({i.symbol for i in self.instances}))
+        files = replay_files(self.opts.replay, sorted({i.symbol for i in self.instances}), self.base_tf)
         frames = load_replay(files, self.base_tf, self.opts.end)
         first = self._seed(frames)
         if self.resumed:
